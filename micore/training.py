@@ -17,10 +17,14 @@ DEFAULT_STEPS = 4000  # one MI level of the seed's staircase (Song & Ermon App. 
 
 
 class TrainingDiverged(FloatingPointError):
-    """The training loss became NaN or infinite; the message names the step."""
+    """The training loss became NaN or infinite; the message names the step.
 
-    def __init__(self, step: int, value: float, estimator: str):
+    ``history`` holds the run up to (not including) that step.
+    """
+
+    def __init__(self, step: int, value: float, estimator: str, history: TrainingHistory | None = None):
         self.step = step
+        self.history = history
         super().__init__(
             f"{estimator} training diverged at step {step}: the loss became {value}. "
             "Try a lower learning rate, a larger batch size, or a bounded objective (e.g. SMILE, JS).")
@@ -165,7 +169,12 @@ def train(estimator, data, y=None, *, steps: int | None = None, epochs: int | No
                 if not bool(finite.all()):
                     bad = checked + int((~finite).nonzero()[0, 0])
                     bar.close()
-                    raise TrainingDiverged(bad, float(losses[bad]), name)
+                    partial = TrainingHistory(
+                        loss=losses[:bad].cpu().tolist(),
+                        estimate=values[:bad].cpu().tolist() if record else None,
+                        true_mi=true_mi[:bad] if true_mi else None, batch_size=batch_size, lr=lr, seed=seed,
+                        device=str(device), seconds=time.perf_counter() - start)
+                    raise TrainingDiverged(bad, float(losses[bad]), name, partial)
                 bar.update(step + 1 - checked)
                 checked = step + 1
                 if progress:
