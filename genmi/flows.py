@@ -107,21 +107,22 @@ class LogitPixels(Transform):
 def coupling_masks(features: int, layers: int, split: int | None = None) -> list[Tensor]:
     """The transformed features of each coupling layer (``True`` = transformed, the rest conditions).
 
-    Layers cycle through complementary pairs of masks: even positions, the block after ``split``,
-    odd positions, the block before ``split`` (default ``split = features // 2``; the joint flow
-    splits between ``x`` and ``y``). Parity alone never separates ``x_k`` from ``y_k`` in ``[x; y]``
-    when ``x`` has an even width (both sit at the same parity), so a parity-only RealNVP cannot see
-    the 20-d Gaussian's dependence at all; the block masks couple ``y`` on ``x`` and back.
+    Layers cycle through two complementary pairs of masks: the block from ``split`` on, even
+    positions, the block before ``split``, odd positions (default ``split = features // 2``; the joint
+    flow splits between ``x`` and ``y``, so its layers 1, 3, 5 transform ``y`` given ``x``, ``x`` given
+    ``y``, ``y`` given ``x``). Parity alone never separates ``x_k`` from ``y_k`` in ``[x; y]`` when ``x``
+    has an even width (both sit at the same parity), so a parity-only RealNVP cannot see the 20-d
+    Gaussian's dependence at all; the parity masks are kept for dependence within a variable (pixels).
     A single feature has nothing to condition on: each layer is then a learned affine map.
     """
     check_positive_int(features, "features")
-    idx = torch.arange(features)
     if features == 1:
         return [torch.ones(1, dtype=torch.bool) for _ in range(layers)]
+    idx = torch.arange(features)
     split = features // 2 if split is None else split
     if not 0 < split < features:
         raise ValueError(f"split must be in [1, {features - 1}], got {split}")
-    cycle = (idx % 2 == 0, idx >= split, idx % 2 == 1, idx < split)
+    cycle = (idx >= split, idx % 2 == 0, idx < split, idx % 2 == 1)
     return [cycle[i % 4] for i in range(layers)]
 
 
