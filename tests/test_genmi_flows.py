@@ -15,14 +15,17 @@ from genmi import FlowMI, real_nvp
 from genmi.flows import LOGIT_ALPHA, AffineCoupling, CouplingNet, coupling_masks
 from micore.tasks import CorrelatedGaussian
 
-# The CI version of the staircase: MI 2, 6, 10 with SHORT_STEPS steps each (batch 128, lr 1e-3 so that a
-# few hundred steps suffice), the held-out estimate taken at the end of each level.
-SHORT_LEVELS = (2.0, 6.0, 10.0)
+# The CI version of the staircase: MI 2 then 10, SHORT_STEPS steps each (batch 64, lr 1e-3 so that a few
+# hundred steps get somewhere), the held-out estimate taken at the end of each level. It catches a flow
+# that cannot represent the dependence (parity-only masks: estimate ~0), a wrong log-determinant or a
+# wrong sign in the ratio, not biases of a few tenths: that is benchmarks/flow_staircase.py's job.
+SHORT_LEVELS = (2.0, 10.0)
 SHORT_STEPS = 200
-SHORT_BATCH, SHORT_LR = 128, 1e-3
-# |held-out estimate - MI| allowed per level: |mean bias| + 4 sd over 6 seeds of this protocol
-# (benchmarks/flow_test_tolerance.py), rounded up to 0.05
-SHORT_TOLERANCE = {2.0: 0.35, 6.0: 0.55, 10.0: 0.75}
+SHORT_BATCH, SHORT_LR = 64, 1e-3
+# |held-out estimate - MI| allowed per level: |mean bias| + 4 sd over 6 seeds of this protocol, rounded
+# up to 0.05 (python benchmarks/genmi_test_tolerances.py --only flow: MI 2 -0.262 +- 0.039,
+# MI 10 -0.731 +- 0.091)
+SHORT_TOLERANCE = {2.0: 0.45, 10.0: 1.10}
 
 
 @pytest.fixture(autouse=True)
