@@ -56,7 +56,7 @@ def _add_check(sub) -> None:
                        description="Trains each estimator on every cell (setting, rows t, seed) and judges independence, "
                        "monotonicity, data processing and additivity on held-out images. Resumable: finished cells "
                        "in --out are skipped.")
-    p.add_argument("estimators", nargs="+", metavar="ESTIMATOR",
+    p.add_argument("estimators", nargs="*", metavar="ESTIMATOR",
                    help="built-in name (cpc, mine, nwj, smile:5, smile:inf, remine, gm-vae, gm-flow, ...) or "
                    "package.module:factory (a callable (x_shape, y_shape) -> MIEstimator)")
     p.add_argument("--dataset", choices=DATASETS, default="digits",
@@ -92,6 +92,8 @@ def _run_check(args) -> int:
     tol = Tolerances(**{f: getattr(args, f"tol_{f}") for f in ("independence", "monotonicity", "upper",
                                                                 "data_processing", "additivity", "min_mi")})
     if not args.report_only:
+        if not args.estimators:
+            raise ValueError("name at least one ESTIMATOR (or pass --report-only)")
         for name in args.estimators:
             run(name, dataset=args.dataset, settings=args.settings, rows=args.rows, seeds=args.seeds,
                 device=args.device, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, out=args.out,

@@ -8,6 +8,7 @@ at most the cell in flight.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -83,6 +84,7 @@ def protocol_for(dataset: str) -> Protocol:
 
 
 def _is_generative(est) -> bool:
+    """genmi's estimators get the generative training budget (the paper trains I_GM 5x longer)."""
     return type(est).__module__.split(".")[0] == "genmi"
 
 
@@ -202,10 +204,12 @@ def run(make, dataset: str = "digits", settings: Sequence[str] = ("baseline", "d
         probe = _build(factory, *measure_shapes("rows", images.shape))  # its label and family
     name = name or estimator_label(probe)
     family = "generative" if _is_generative(probe) else "discriminative"
+    # resumed cells must come from the same model: its printed architecture, hashed
+    model = hashlib.sha1(repr(probe).encode()).hexdigest()[:12]
     del probe
     config = {
         "dataset": dataset, "image_shape": list(images.shape), "n_train": len(images.train),
-        "n_test": len(images.test), "family": family,
+        "n_test": len(images.test), "family": family, "model": model,
         "epochs": (proto.epochs_generative if family == "generative" else proto.epochs_discriminative)
         if epochs is None else epochs,
         "batch_size": proto.batch_size if batch_size is None else batch_size,

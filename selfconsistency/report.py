@@ -277,7 +277,7 @@ class Report:
         return (f"{title}\n\n## Verdicts\n\n{self.verdict_table()}\nTolerances: {tol}.\n\n"
                 f"## Ratios (mean ± std over seeds)\n\n{self.ratio_tables()}")
 
-    def rows(self) -> list[dict]:
+    def ratio_records(self) -> list[dict]:
         """One row per (estimator, setting, property, t, seed): estimate, reference and ratio."""
         index, out = _index(self.cells), []
         for name in self.estimators:
@@ -297,7 +297,7 @@ class Report:
 
     def to_dict(self) -> dict:
         return {"dataset": self.dataset, "tolerances": asdict(self.tolerances), "passed": self.passed,
-                "verdicts": [asdict(v) for v in self.verdicts], "ratios": self.rows(),
+                "verdicts": [asdict(v) for v in self.verdicts], "ratios": self.ratio_records(),
                 "summary": [asdict(s) | {"per_seed": {str(k): v for k, v in s.per_seed.items()}}
                             for s in self.summaries],
                 "cells": self.cells}
