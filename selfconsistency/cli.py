@@ -53,7 +53,8 @@ def _run_bench(args) -> int:
 
 def _add_check(sub) -> None:
     p = sub.add_parser("check", help="self-consistency tests on images (Song & Ermon Sec. 6.2, Figures 4-6, Table 3)",
-                       description="Trains each estimator on every cell (setting, rows t, seed) and judges independence, "
+                       description="Trains each estimator on every cell (setting, rows t, seed) and judges "
+                       "independence, "
                        "monotonicity, data processing and additivity on held-out images. Resumable: finished cells "
                        "in --out are skipped.")
     p.add_argument("estimators", nargs="*", metavar="ESTIMATOR",
@@ -61,14 +62,16 @@ def _add_check(sub) -> None:
                    "package.module:factory (a callable (x_shape, y_shape) -> MIEstimator)")
     p.add_argument("--dataset", choices=DATASETS, default="digits",
                    help="digits: scikit-learn's bundled 8x8 digits, offline (default); mnist, cifar10: torchvision")
-    p.add_argument("--data-root", default=None, help="folder with the torchvision files (MNIST/raw, cifar-10-batches-py)")
+    p.add_argument("--data-root", default=None,
+                   help="folder with the torchvision files (MNIST/raw, cifar-10-batches-py)")
     p.add_argument("--download", action="store_true", help="let torchvision download MNIST/CIFAR-10 (needs a network)")
     p.add_argument("--settings", nargs="+", default=["masking"], choices=SETTINGS + tuple(ALIASES), metavar="SETTING",
                    help="default masking (= baseline data-processing additivity); transforms = scaling rotation "
                    "translation; all")
     p.add_argument("--rows", type=int, nargs="+", default=None, help="the grid of rows t (default: every H//7 rows)")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1); default 1")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs per cell (default: per dataset and family)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="training epochs per cell (default: per dataset and family)")
     p.add_argument("--batch-size", type=int, default=None, help="default 64")
     p.add_argument("--lr", type=float, default=None, help="Adam lr (default: 1e-4 on MNIST/CIFAR-10, the "
                    "estimator's own on digits)")
@@ -99,7 +102,8 @@ def _run_check(args) -> int:
                 device=args.device, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, out=args.out,
                 data_root=args.data_root, download=args.download, dp_offset=args.dp_offset, tolerances=tol,
                 progress=not args.no_progress, log=tqdm.write)
-    report = Report.load(args.out, args.dataset, tol)
+    # the verdicts of the settings asked for, for every estimator in --out (all settings with --report-only)
+    report = Report.load(args.out, args.dataset, tol, settings=None if args.report_only else args.settings)
     md_path = report.save_markdown(f"{args.out}/verdicts_{args.dataset}.md")
     json_path = report.to_json(f"{args.out}/report_{args.dataset}.json")
     pngs = report.plot(args.out)

@@ -6,12 +6,13 @@ tolerance from :class:`Tolerances`, and carries that tolerance and the spread ov
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .settings import SETTINGS, Ratio, plan_ratios
+from .settings import SETTINGS, Ratio, expand_settings, plan_ratios
 from .storage import read_json, write_json_atomic, write_text_atomic
 
 __all__ = ["Tolerances", "Verdict", "RatioSummary", "Report"]
@@ -118,12 +119,16 @@ def _mean_std(values):
 class Report:
     """The ratios and verdicts of every estimator found in ``cells`` (one dataset).
 
+    ``settings`` limits the report to those settings (names or aliases, see
+    :func:`~selfconsistency.settings.expand_settings`); by default every setting the cells allow.
+
     ``str(report)`` is the verdict table (Markdown); :meth:`to_markdown` adds the ratio tables,
     :meth:`to_json` writes everything, :meth:`plot` draws Figures 4–6 and Table 3.
     """
 
     cells: list
     tolerances: Tolerances | None = None
+    settings: tuple | None = None
     summaries: list = field(init=False)
     verdicts: list = field(init=False)
 
@@ -135,6 +140,7 @@ class Report:
         if len(datasets) > 1:
             raise ValueError(f"a report covers one dataset, got cells of {sorted(datasets)}")
         self.dataset = datasets.pop() if datasets else None
+        self.settings = SETTINGS if self.settings is None else expand_settings(self.settings)
         self.summaries = self._summaries()
         self.verdicts = self._verdicts()
 
@@ -149,7 +155,11 @@ class Report:
         height = cfg["image_shape"][1]
         rows = {c["t"] for c in mine if c["t"] is not None} | {height}
         have = {(c["measure"], c["t"]) for c in mine}
-        return [r for r in plan_ratios(SETTINGS, sorted(rows), height, cfg["dp_offset"]) if r.numerator in have]
+        try:
+            plan = plan_ratios(self.settings, sorted(rows), height, cfg["dp_offset"])
+        except ValueError:  # these cells allow no ratio of the chosen settings
+            return []
+        return [r for r in plan if r.numerator in have]
 
     def _summaries(self) -> list[RatioSummary]:
         index, out = _index(self.cells), []
@@ -177,47 +187,42 @@ class Report:
     # ------------------------------------------------------------------ verdicts
     def _verdicts(self) -> list[Verdict]:
         out = []
-        tol = self.tolerances
         for name in self.estimators:
-            groups = list(dict.fromkeys((s.setting, s.property) for s in self.summaries if s.estimator == name))
-            for setting, prop in groups:
-                pts = self.curve(name, setting, prop)
-                seeds = max(len(p.per_seed) for p in pts)
-                undefined = [p for p in pts if p.mean is None]
-                causes = [n for p in undefined for n in (p.notes or ["a seed is missing"])]
-                note = "" if not causes else causes[0] + (f" (+{len(causes) - 1} more)" if len(causes) > 1 else "")
-
-                def verdict(prop_name, ideal, tolerance, value, t, spread, ok):
-                    if undefined:
-                        return Verdict(name, setting, prop_name, ideal, tolerance, None, None, None, seeds, False,
-                                       "undefined ratio: " + note)
-                    return Verdict(name, setting, prop_name, ideal, tolerance, value, t, spread, seeds, ok)
-
-                if prop == "baseline":
-                    zero = [p for p in pts if p.t == 0]
-                    if zero:
-                        p = zero[0]
-                        ok = p.mean is not None and abs(p.mean) <= tol.independence
-                        out.append(verdict("independence (t=0)", "0", tol.independence, p.mean, 0, p.std, ok))
-                    if len(pts) > 1 and not undefined:
-                        drops = [(a.mean - b.mean, b) for a, b in zip(pts, pts[1:])]
-                        drop, at = max(drops, key=lambda d: d[0])
-                        out.append(verdict("non-decreasing in t", "drop ≤ 0", tol.monotonicity, drop, at.t, None,
-                                           drop <= tol.monotonicity))
-                    elif len(pts) > 1:
-                        out.append(verdict("non-decreasing in t", "drop ≤ 0", tol.monotonicity, None, None, None,
-                                           False))
-                    top = max(pts, key=lambda p: -math.inf if p.mean is None else p.mean)
-                    out.append(verdict("at most 1", "≤ 1", tol.upper, top.mean, top.t, top.std,
-                                       top.mean is not None and top.mean <= 1 + tol.upper))
-                else:
-                    ideal = pts[0].ideal
-                    tolerance = tol.data_processing if prop == "data-processing" else tol.additivity
-                    worst = max(pts, key=lambda p: math.inf if p.mean is None else abs(p.mean - ideal))
-                    ok = worst.mean is not None and abs(worst.mean - ideal) <= tolerance
-                    out.append(verdict(f"{prop} ≈ {ideal:g}", f"{ideal:g}", tolerance, worst.mean, worst.t,
-                                       worst.std, ok))
+            for setting, prop in dict.fromkeys((s.setting, s.property) for s in self.summaries if s.estimator == name):
+                out += self._judge(name, setting, prop)
         return out
+
+    def _checks(self, prop: str, pts: list[RatioSummary]) -> list[tuple]:
+        """``(property, ideal, tolerance, value, t, spread, passed)`` of one curve, all points defined."""
+        tol = self.tolerances
+        if prop != "baseline":
+            ideal = pts[0].ideal
+            tolerance = tol.data_processing if prop == "data-processing" else tol.additivity
+            worst = max(pts, key=lambda p: abs(p.mean - ideal))
+            return [(f"{prop} ≈ {ideal:g}", f"{ideal:g}", tolerance, worst.mean, worst.t, worst.std,
+                     abs(worst.mean - ideal) <= tolerance)]
+        checks = [("independence (t=0)", "0", tol.independence, p.mean, 0, p.std, abs(p.mean) <= tol.independence)
+                  for p in pts if p.t == 0]
+        if len(pts) > 1:
+            drop, at = max(((a.mean - b.mean, b) for a, b in itertools.pairwise(pts)), key=lambda d: d[0])
+            checks.append(("non-decreasing in t", "drop ≤ 0", tol.monotonicity, drop, at.t, None,
+                           drop <= tol.monotonicity))
+        top = max(pts, key=lambda p: p.mean)
+        checks.append(("at most 1", "≤ 1", tol.upper, top.mean, top.t, top.std, top.mean <= 1 + tol.upper))
+        return checks
+
+    def _judge(self, name: str, setting: str, prop: str) -> list[Verdict]:
+        pts = self.curve(name, setting, prop)
+        seeds = max(len(p.per_seed) for p in pts)
+        undefined = [p for p in pts if p.mean is None]
+        if not undefined:
+            return [Verdict(name, setting, *check[:6], seeds, check[6]) for check in self._checks(prop, pts)]
+        # an undefined point fails every verdict of its curve, saying why
+        causes = [n for p in undefined for n in (p.notes or ["a seed is missing"])]
+        note = "undefined ratio: " + causes[0] + (f" (+{len(causes) - 1} more)" if len(causes) > 1 else "")
+        placeholders = [RatioSummary(name, setting, prop, p.t, p.ideal, {}, [], 0.0, None) for p in pts]
+        return [Verdict(name, setting, *check[:3], None, None, None, seeds, False, note)
+                for check in self._checks(prop, placeholders)]
 
     @property
     def passed(self) -> bool:
@@ -226,12 +231,12 @@ class Report:
 
     def with_tolerances(self, tolerances: Tolerances) -> Report:
         """The same cells judged with other tolerances."""
-        return Report(self.cells, tolerances)
+        return Report(self.cells, tolerances, self.settings)
 
     # ------------------------------------------------------------------ output
     def verdict_table(self) -> str:
-        head = "| estimator | setting | property | ideal | measured | at t | spread (std over seeds) | tolerance | verdict |"
-        lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+        lines = [("| estimator | setting | property | ideal | measured | at t | spread (std over seeds) | tolerance "
+                  "| verdict |"), "|---|---|---|---|---|---|---|---|---|"]
         for v in self.verdicts:
             measured = "undefined" if v.value is None else f"{v.value:.3f}"
             spread = "n/a (1 seed)" if v.seeds < 2 else ("—" if v.spread is None else f"{v.spread:.3f}")
@@ -317,7 +322,7 @@ class Report:
 
     @classmethod
     def load(cls, out, dataset: str | None = None, tolerances: Tolerances | None = None,
-             estimators: Iterable[str] | None = None) -> Report:
+             estimators: Iterable[str] | None = None, settings=None) -> Report:
         """Every finished cell in ``out/cells/<dataset>/`` (all estimators, or those named)."""
         root = Path(out) / "cells"
         found = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
@@ -331,4 +336,4 @@ class Report:
         if estimators is not None:
             wanted = set(estimators)
             cells = [c for c in cells if c["estimator"] in wanted]
-        return cls(cells, tolerances)
+        return cls(cells, tolerances, settings)

@@ -118,7 +118,7 @@ def plan_ratios(settings: Sequence[str], rows: Iterable[int], height: int, dp_of
 def measure_shapes(measure: str, image_shape: tuple[int, int, int]) -> tuple[tuple, tuple]:
     """``(x_shape, y_shape)`` of a measure: pairs double the channels."""
     c, h, w = image_shape
-    pair = measure.endswith("-dp") or measure.endswith("-add")
+    pair = measure.endswith(("-dp", "-add"))
     shape = (2 * c, h, w) if pair else (c, h, w)
     return shape, shape
 

@@ -129,3 +129,10 @@ def test_bad_arguments_are_clear_errors():
         run(lambda xs, ys: object(), **FAST)
     with pytest.raises(ValueError, match="tolerance additivity"):
         Tolerances(additivity=-1)
+
+
+def test_the_report_covers_the_settings_asked_for():
+    report = run(pixel, settings=("additivity",), rows=(4, 8), **FAST)
+    # the references Î(X; Y_t) are cells, but no baseline verdict was asked for
+    assert {(v.setting, v.property) for v in report.verdicts} == {("additivity", "additivity ≈ 2")}
+    assert {v.setting for v in Report(report.cells).verdicts} == {"baseline", "additivity"}
