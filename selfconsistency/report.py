@@ -115,7 +115,7 @@ def _mean_std(values):
     return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
 
 
-@dataclass
+@dataclass(repr=False)
 class Report:
     """The ratios and verdicts of every estimator found in ``cells`` (one dataset).
 
@@ -275,6 +275,11 @@ class Report:
 
     def __str__(self) -> str:
         return self.verdict_table()
+
+    def __repr__(self) -> str:
+        failed = sum(not v.passed for v in self.verdicts)
+        return (f"Report(dataset={self.dataset!r}, estimators={self.estimators}, cells={len(self.cells)}, "
+                f"verdicts={len(self.verdicts)}, failed={failed})")
 
     def to_markdown(self) -> str:
         title = f"# Self-consistency tests on {self.dataset} (Song & Ermon 2020, Sec. 6.2)"
