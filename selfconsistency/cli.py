@@ -6,6 +6,9 @@ import logging
 import sys
 
 from . import bench
+from .data import DATASETS
+from .report import Report, Tolerances
+from .settings import ALIASES, SETTINGS
 
 log = logging.getLogger("selfconsistency")
 
@@ -48,10 +51,72 @@ def _run_bench(args) -> int:
     return 0
 
 
+def _add_check(sub) -> None:
+    p = sub.add_parser("check", help="self-consistency tests on images (Song & Ermon Sec. 6.2, Figures 4-6, Table 3)",
+                       description="Trains each estimator on every cell (setting, rows t, seed) and judges "
+                       "independence, "
+                       "monotonicity, data processing and additivity on held-out images. Resumable: finished cells "
+                       "in --out are skipped.")
+    p.add_argument("estimators", nargs="*", metavar="ESTIMATOR",
+                   help="built-in name (cpc, mine, nwj, smile:5, smile:inf, remine, gm-vae, gm-flow, ...) or "
+                   "package.module:factory (a callable (x_shape, y_shape) -> MIEstimator)")
+    p.add_argument("--dataset", choices=DATASETS, default="digits",
+                   help="digits: scikit-learn's bundled 8x8 digits, offline (default); mnist, cifar10: torchvision")
+    p.add_argument("--data-root", default=None,
+                   help="folder with the torchvision files (MNIST/raw, cifar-10-batches-py)")
+    p.add_argument("--download", action="store_true", help="let torchvision download MNIST/CIFAR-10 (needs a network)")
+    p.add_argument("--settings", nargs="+", default=["masking"], choices=SETTINGS + tuple(ALIASES), metavar="SETTING",
+                   help="default masking (= baseline data-processing additivity); transforms = scaling rotation "
+                   "translation; all")
+    p.add_argument("--rows", type=int, nargs="+", default=None, help="the grid of rows t (default: every H//7 rows)")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1); default 1")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="training epochs per cell (default: per dataset and family)")
+    p.add_argument("--batch-size", type=int, default=None, help="default 64")
+    p.add_argument("--lr", type=float, default=None, help="Adam lr (default: 1e-4 on MNIST/CIFAR-10, the "
+                   "estimator's own on digits)")
+    p.add_argument("--dp-offset", type=int, default=3, help="t1 - t2 in the data-processing setting (default 3)")
+    p.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    p.add_argument("--out", default="out/selfconsistency", help="output directory (default out/selfconsistency)")
+    defaults = Tolerances()
+    for field in ("independence", "monotonicity", "upper", "data_processing", "additivity", "min_mi"):
+        p.add_argument(f"--tol-{field.replace('_', '-')}", type=float, default=getattr(defaults, field),
+                       dest=f"tol_{field}", help=f"default {getattr(defaults, field):g}")
+    p.add_argument("--report-only", action="store_true", help="only rebuild the tables and figures from finished cells")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run_check)
+
+
+def _run_check(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .harness import run
+
+    tol = Tolerances(**{f: getattr(args, f"tol_{f}") for f in ("independence", "monotonicity", "upper",
+                                                                "data_processing", "additivity", "min_mi")})
+    if not args.report_only:
+        if not args.estimators:
+            raise ValueError("name at least one ESTIMATOR (or pass --report-only)")
+        for name in args.estimators:
+            run(name, dataset=args.dataset, settings=args.settings, rows=args.rows, seeds=args.seeds,
+                device=args.device, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, out=args.out,
+                data_root=args.data_root, download=args.download, dp_offset=args.dp_offset, tolerances=tol,
+                progress=not args.no_progress, log=tqdm.write)
+    # the verdicts of the settings asked for, for every estimator in --out (all settings with --report-only)
+    report = Report.load(args.out, args.dataset, tol, settings=None if args.report_only else args.settings)
+    md_path = report.save_markdown(f"{args.out}/verdicts_{args.dataset}.md")
+    json_path = report.to_json(f"{args.out}/report_{args.dataset}.json")
+    pngs = report.plot(args.out)
+    print(report.to_markdown())
+    print(f"wrote {md_path}, {json_path}, " + ", ".join(str(p) for p in pngs))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="selfconsistency", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_bench(sub)
+    _add_check(sub)
     return parser
 
 
@@ -60,7 +125,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as err:
+    except (ValueError, FileNotFoundError) as err:  # bad arguments, missing dataset files
         parser.exit(2, f"selfconsistency {args.command}: error: {err}\n")
     except KeyboardInterrupt:
         print("interrupted: finished results are saved; run the same command again to resume", file=sys.stderr)
