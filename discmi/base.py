@@ -19,7 +19,8 @@ class CriticEstimator(MIEstimator):
     objective and the estimate are functions of it, computed from one forward pass per step.
 
     Subclasses set ``kind`` and implement ``_objective(log_r) -> loss`` and ``_bound(log_r) -> value``
-    on the ``[n, n]`` log-ratio matrix of a batch.
+    on the ``[n, n]`` log-ratio matrix of a batch; those whose loss is exactly minus their bound set
+    ``objective_is_negated_bound`` so the per-step record reuses the loss instead of recomputing it.
 
     Args:
         x_dim, y_dim: int widths, or sample shapes for images.
@@ -27,6 +28,8 @@ class CriticEstimator(MIEstimator):
             ``"conv"`` (images), or any ``nn.Module`` mapping paired ``x: [m, ...]``, ``y: [m, ...]``
             to ``[m]`` scores (optionally with ``all_pairs(x, y) -> [m, k]``).
     """
+
+    objective_is_negated_bound = False
 
     def __init__(self, x_dim, y_dim, critic="joint"):
         super().__init__(x_dim, y_dim)
@@ -75,7 +78,9 @@ class CriticEstimator(MIEstimator):
 
     def _training_step(self, x: Tensor, y: Tensor):
         log_r = self._pair_scores(x, y)
-        return self._objective(log_r), self._bound(log_r.detach())
+        loss = self._objective(log_r)
+        value = -loss.detach() if self.objective_is_negated_bound else self._bound(log_r.detach())
+        return loss, value
 
 
 class Baseline(nn.Module):

@@ -25,6 +25,7 @@ class NWJ(CriticEstimator):
     so ``log_ratio`` is :math:`T - 1`."""
 
     kind = LOWER_BOUND
+    objective_is_negated_bound = True
 
     def _shift(self, y):
         return 1.0
@@ -46,6 +47,7 @@ class TUBA(CriticEstimator):
     """
 
     kind = LOWER_BOUND
+    objective_is_negated_bound = True
 
     def __init__(self, x_dim, y_dim, critic="joint", baseline: nn.Module | None = None):
         super().__init__(x_dim, y_dim, critic)
@@ -67,6 +69,7 @@ class DV(CriticEstimator):
     bound with finite batches). ``log_ratio`` is ``T``, defined up to an additive constant."""
 
     kind = ESTIMATE
+    objective_is_negated_bound = True
 
     def _objective(self, log_r):
         return -bounds.dv_estimate(log_r)
@@ -92,6 +95,7 @@ class MINE(CriticEstimator):
     """
 
     kind = ESTIMATE
+    objective_is_negated_bound = True  # the surrogate term adds 0 to the value
 
     def __init__(self, x_dim, y_dim, critic="joint", ema_rate: float = 0.01):
         super().__init__(x_dim, y_dim, critic)
@@ -123,6 +127,7 @@ class InfoNCE(CriticEstimator):
     ``x``: the bound normalises over ``y`` for each ``x_i``)."""
 
     kind = LOWER_BOUND
+    objective_is_negated_bound = True
 
     def _objective(self, log_r):
         return -bounds.infonce_lower_bound(log_r)
@@ -161,6 +166,7 @@ class Interpolated(CriticEstimator):
     """
 
     kind = LOWER_BOUND
+    objective_is_negated_bound = True
 
     def __init__(self, x_dim, y_dim, critic="joint", alpha: float = 0.01, baseline: nn.Module | None = None):
         super().__init__(x_dim, y_dim, critic)
