@@ -8,6 +8,7 @@ sides alike:
   (sampling, loss, backward, Adam, per-step records, NaN checks);
 * ``bare``: the same math written by hand in plain PyTorch (same sampling, same split first layer
   for the joint critic, same Adam), no library code at all;
+* ``gm-flow``: one ``FlowMI`` step (three RealNVP flows, the seed's sizes) beside the joint critic's;
 * ``matmul``: a dense ``[4096, 256] @ [256, 256]`` product, the shape of the joint critic's
   dominant layer, which gives the machine's attainable FLOP/s for this work.
 
@@ -50,6 +51,20 @@ def library_run(critic: str, steps: int, device) -> float:
     _sync(device)
     t = time.perf_counter()
     est.fit(task, steps=steps, batch_size=BATCH, lr=LR, seed=0, device=device, progress=False)
+    _sync(device)
+    return (time.perf_counter() - t) / steps
+
+
+def flow_run(steps: int, device) -> float:
+    """One I_GM training step: three RealNVP flows (the seed's 5 coupling layers of 2x100)."""
+    from genmi import FlowMI
+
+    torch.manual_seed(0)
+    est = FlowMI(DIM, DIM)
+    _sync(device)
+    t = time.perf_counter()
+    est.fit(CorrelatedGaussian(DIM, MI), steps=steps, batch_size=BATCH, lr=LR, seed=0, device=device,
+            progress=False)
     _sync(device)
     return (time.perf_counter() - t) / steps
 
@@ -179,6 +194,19 @@ def main() -> None:
                      f"of matmul ({row['matmul_gflops']:.1f} GFLOP/s)")
         results[critic] = row
         print(line, flush=True)
+
+    # the generative side's step beside the joint critic's (genmi.FlowMI, same task and batch)
+    flow_run(10, device)
+    flow, joint = [], []
+    for _ in range(args.rounds):
+        flow.append(flow_run(args.steps, device))
+        joint.append(library_run("joint", args.steps, device))
+    results["flow"] = {"library_ms": 1e3 * statistics.median(flow),
+                       "joint_library_ms": 1e3 * statistics.median(joint)}
+    results["flow"]["flow_over_joint"] = statistics.median(flow) / statistics.median(joint)
+    print(f"gm-flow   library {results['flow']['library_ms']:7.2f} ms/step  beside joint critic "
+          f"{results['flow']['joint_library_ms']:.2f} ms/step: ratio {results['flow']['flow_over_joint']:.2f}",
+          flush=True)
 
     mem = scores_memory(str(device), args.n_scores)
     results["scores_memory"] = mem

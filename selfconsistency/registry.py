@@ -46,12 +46,19 @@ def _discriminative(kind: str, arg: str | None, critic) -> Factory:
     raise KeyError(kind)
 
 
-def _generative(kind: str, arg: str | None) -> Factory:
+def _genmi_registry() -> dict:
     try:
         import genmi
     except ImportError as err:  # pragma: no cover - genmi ships with the package
-        raise ValueError(f"estimator {kind!r} needs the genmi package: {err}") from err
-    factories = getattr(genmi, "REGISTRY", {})
+        raise ValueError(f"the generative estimators need the genmi package: {err}") from err
+    if not hasattr(genmi, "REGISTRY"):  # e.g. an editable install made before genmi existed
+        raise ValueError(f"genmi was found at {list(getattr(genmi, '__path__', []))} but is not the package "
+                         "(no REGISTRY): reinstall with pip install -e .")
+    return genmi.REGISTRY
+
+
+def _generative(kind: str, arg: str | None) -> Factory:
+    factories = _genmi_registry()
     if kind not in factories:
         raise KeyError(kind)
     return factories[kind](arg)
@@ -61,14 +68,7 @@ DISCRIMINATIVE = ("nwj", "tuba", "dv", "mine", "cpc", "infonce", "js", "smile", 
 
 
 def known_names() -> list[str]:
-    names = list(DISCRIMINATIVE)
-    try:
-        import genmi
-
-        names += list(getattr(genmi, "REGISTRY", {}))
-    except ImportError:  # pragma: no cover
-        pass
-    return names
+    return list(DISCRIMINATIVE) + list(_genmi_registry())
 
 
 def make_factory(name: str, critic="joint") -> Factory:
