@@ -20,7 +20,7 @@ from micore.tasks import Staircase
 
 from .reference import SONG_ERMON_TABLE2
 from .registry import make_factory
-from .storage import read_json, write_json_atomic, write_text_atomic
+from .storage import read_json, save_figure_atomic, write_json_atomic, write_text_atomic
 
 __all__ = ["BenchConfig", "run_benchmark", "summarize", "table_markdown", "plot_runs", "QUICK"]
 
@@ -260,13 +260,7 @@ def plot_runs(runs: list[dict], path, smooth: float = 0.01) -> Path:
         ax.set_ylim(-0.5, top * 1.25 + 0.5)
     axes[0][-1].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure_atomic(fig, path)
 
 
 def report(out, log=print) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .storage import save_figure_atomic
 from .transforms import TRANSFORMS
 
 __all__ = ["plot_report"]
@@ -28,14 +29,7 @@ def _title(name: str) -> str:
 
 
 def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure_atomic(fig, path)
 
 
 def _curves(report, setting, prop, ylabel, title, ideal, path):

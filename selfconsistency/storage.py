@@ -40,6 +40,23 @@ def write_json_atomic(path: str | os.PathLike, obj) -> Path:
     return write_text_atomic(path, json.dumps(_clean(obj), indent=1, allow_nan=False) + "\n")
 
 
+def save_figure_atomic(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Writes a matplotlib figure as PNG through a temporary file, then closes it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
 def read_json(path: str | os.PathLike):
     with open(path) as f:
         return json.load(f)

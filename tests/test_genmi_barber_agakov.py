@@ -20,12 +20,7 @@ STEPS = 400
 BA_LOWER_GAP, BA_UPPER_GAP = 0.15, 0.15
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def train_lower(seed: int) -> float:

@@ -28,13 +28,7 @@ SHORT_BATCH, SHORT_LR = 64, 1e-3
 SHORT_TOLERANCE = {2.0: 0.45, 10.0: 1.10}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # small MLPs: the step is dominated by per-op overhead, and intra-op threads only add synchronisation
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def short_staircase(seed: int) -> list[tuple[float, float, float]]:

@@ -18,13 +18,7 @@ from micore.tasks import CorrelatedGaussian
 Z = 3.0
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny matrices: intra-op threads only add synchronisation on a shared 2-core machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("mi", [2.0, 4.0, 6.0, 8.0, 10.0])

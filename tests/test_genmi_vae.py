@@ -17,13 +17,7 @@ from genmi.vae import VAE, DeconvDecoder, GaussianVector, importance_weighted_bo
 TINY = dict(channels=(8, 16), hidden=64, decoder_hidden=64)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # small convolutions: intra-op threads only add synchronisation on a shared 2-core machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,7 @@ from discmi import SMILE, ConvCritic, JointCritic
 from selfconsistency.harness import DIGITS_CRITIC, builtin_factory
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny models: a second thread costs more in synchronisation than it saves (and on a shared CPU
-    # the spinning threads slow everything down many times over)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class FlatCritic(nn.Module):

@@ -15,13 +15,7 @@ from selfconsistency.cli import main
 FAST = dict(epochs=1, device="cpu", progress=False)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # the planted models are trivial: a second thread only adds synchronisation
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def verdicts(report, estimator=None):

@@ -29,13 +29,7 @@ TOLERANCE = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # the tolerances were measured single-threaded; thread count changes float summation order
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_every_estimator_has_a_tolerance():
