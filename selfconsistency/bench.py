@@ -213,9 +213,13 @@ def summaries_json(summaries: list[Summary]) -> list[dict]:
     return [asdict(s) for s in summaries]
 
 
-def plot_runs(runs: list[dict], path, smooth: float = 0.01) -> Path:
+def plot_runs(runs: list[dict], path, smooth: float | None = None) -> Path:
     """Figure 1's layout: rows = tasks, columns = estimators; per critic the raw per-step estimates
-    (light) and their exponential moving average (dark), the true MI and log(batch size)."""
+    (light) and their exponential moving average (dark), the true MI and log(batch size).
+
+    ``smooth``: the moving average's weight of the newest step; default 40 / steps per level
+    (0.01 for the paper's 4000 steps), so the average settles within each level also on short runs.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -234,13 +238,14 @@ def plot_runs(runs: list[dict], path, smooth: float = 0.01) -> Path:
             rs = [r for r in runs if r["config"]["task"] == task and r["estimator"] == name]
             for r in rs:
                 c = r["config"]
+                rate = smooth if smooth is not None else min(1.0, 40 / c["steps_per_level"])
                 est = torch.tensor([math.nan if v is None else v for v in r["estimates"]], dtype=torch.float64)
                 steps = torch.arange(len(est))
                 ax.plot(steps, est, color=colors[c["critic"]], alpha=0.25, lw=0.5)
                 ema, acc = [], None
                 for v in est.tolist():
                     if math.isfinite(v):
-                        acc = v if acc is None else (1 - smooth) * acc + smooth * v
+                        acc = v if acc is None else (1 - rate) * acc + rate * v
                     ema.append(math.nan if acc is None else acc)
                 label = f"{c['critic']} critic" if r["seed"] == rs[0]["seed"] else None
                 ax.plot(steps, ema, color=colors[c["critic"]], lw=1.3, label=label)
