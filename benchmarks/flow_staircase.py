@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from genmi import FlowMI  # noqa: E402
 from micore.tasks import Staircase  # noqa: E402
-from selfconsistency.reference import SONG_ERMON_TABLE2  # noqa: E402
+from selfconsistency.groundtruth.reference import SONG_ERMON_TABLE2  # noqa: E402
 
 LEVELS = (2.0, 4.0, 6.0, 8.0, 10.0)
 

@@ -1,14 +1,17 @@
-"""selfconsistency: the ground-truth benchmark and the self-consistency test suite, on top of
-:mod:`discmi` and :mod:`genmi`.
+"""selfconsistency: the top floor, on top of :mod:`discmi` and :mod:`genmi`.
+
+* :mod:`selfconsistency.groundtruth` — the ground-truth benchmark (Table 2, Figure 1), ``selfconsistency bench``;
+* :mod:`selfconsistency.images` — the self-consistency suite on images (Figures 4–6, Table 3),
+  ``selfconsistency check`` and :func:`run`;
+* :mod:`selfconsistency.registry` — every estimator by name; :mod:`selfconsistency.runner` — one runner
+  (resuming, progress, failures) with in-process, local-process and Ray executors;
+  :mod:`selfconsistency.storage` — atomic result files; :mod:`selfconsistency.cli` — the command.
 
 ``run(factory_or_name, dataset="digits", settings=(...))`` runs the self-consistency tests of
 Song & Ermon (2020, Sec. 6.2, App. B.2) and returns a :class:`Report` (verdict table, JSON, figures).
 """
-from .data import DatasetMissing, ImageSplit, load_images
-from .harness import PROTOCOLS, Protocol, run
+from .images import PROTOCOLS, SETTINGS, DatasetMissing, ImageSplit, Protocol, Report, Tolerances, Verdict, load_images, run
 from .registry import make_factory
-from .report import Report, Tolerances, Verdict
-from .settings import SETTINGS
 
 __all__ = ["run", "Report", "Tolerances", "Verdict", "Protocol", "PROTOCOLS", "SETTINGS", "load_images",
            "ImageSplit", "DatasetMissing", "make_factory"]

@@ -5,10 +5,10 @@ import argparse
 import logging
 import sys
 
-from . import bench
-from .data import DATASETS
-from .report import Report, Tolerances
-from .settings import ALIASES, SETTINGS
+from . import groundtruth as bench
+from .images.data import DATASETS
+from .images.report import Report, Tolerances
+from .images.settings import ALIASES, SETTINGS
 
 log = logging.getLogger("selfconsistency")
 
@@ -90,7 +90,7 @@ def _add_check(sub) -> None:
 def _run_check(args) -> int:
     from tqdm.auto import tqdm
 
-    from .harness import run
+    from .images.suite import run
 
     tol = Tolerances(**{f: getattr(args, f"tol_{f}") for f in ("independence", "monotonicity", "upper",
                                                                 "data_processing", "additivity", "min_mi")})

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from genmi import REGISTRY, BarberAgakov, FlowMI, VAEMI, standard_normal_entropy
-from selfconsistency.bench import BenchConfig, run_benchmark, summarize
+from selfconsistency.groundtruth import BenchConfig, run_benchmark, summarize
 from selfconsistency.registry import known_names, make_factory
 
 

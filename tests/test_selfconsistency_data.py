@@ -10,7 +10,7 @@ from torchvision.datasets import CIFAR10
 
 from selfconsistency import DatasetMissing, load_images
 from selfconsistency.cli import main
-from selfconsistency.data import MNIST_FILES, load_cifar10, load_mnist
+from selfconsistency.images.data import MNIST_FILES, load_cifar10, load_mnist
 
 
 def test_digits_split_is_fixed_held_out_and_in_unit_range():

@@ -13,7 +13,7 @@ from torch import nn
 
 import selfconsistency
 from discmi import SMILE, ConvCritic, JointCritic
-from selfconsistency.harness import DIGITS_CRITIC, builtin_factory
+from selfconsistency.images.suite import DIGITS_CRITIC, builtin_factory
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

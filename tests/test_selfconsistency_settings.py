@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from selfconsistency.settings import expand_settings, measure_pairs, measure_shapes, plan_ratios
-from selfconsistency.transforms import affine_matrices, keep_top_rows, max_shift_pixels, random_affine
+from selfconsistency.images.settings import expand_settings, measure_pairs, measure_shapes, plan_ratios
+from selfconsistency.images.transforms import affine_matrices, keep_top_rows, max_shift_pixels, random_affine
 
 
 def images(n=6, c=1, h=8, w=8, seed=0):

@@ -1,6 +1,6 @@
 """Runs the self-consistency tests for one estimator: one fresh training per cell, resumable.
 
-A *cell* is ``(measure, t, seed)`` (see :mod:`selfconsistency.settings`): a fresh estimator from the
+A *cell* is ``(measure, t, seed)`` (see :mod:`selfconsistency.images.settings`): a fresh estimator from the
 factory is trained on pairs built from the training images and evaluated on pairs built from the
 held-out images. With ``out``, each finished cell is written at once, atomically, to
 ``out/cells/<dataset>/<estimator>/``; re-running skips finished cells, so an interrupted run loses
@@ -23,10 +23,10 @@ from micore import MIEstimator, TrainingDiverged, default_device
 from micore.validation import check_positive_float, check_positive_int
 
 from .data import DATASETS, ImageSplit, load_images
-from .registry import DISCRIMINATIVE, make_factory
+from ..registry import DISCRIMINATIVE, make_factory
 from .report import Report, Tolerances
 from .settings import default_rows, measure_pairs, measure_shapes, plan_ratios
-from .storage import read_json, write_json_atomic
+from ..storage import read_json, write_json_atomic
 
 __all__ = ["run", "Protocol", "PROTOCOLS", "DIGITS_CRITIC", "protocol_for", "builtin_factory", "cell_path",
            "estimator_label"]
@@ -163,10 +163,10 @@ def run(make, dataset: str = "digits", settings: Sequence[str] = ("baseline", "d
             (``"smile:5"``, ``"cpc"``, ``"gm-vae"``, ``"pkg.module:factory"``; discriminative built-ins get
             the paper's convolutional critic, narrower on digits: :data:`DIGITS_CRITIC`).
         dataset: ``"digits"`` (offline), ``"mnist"`` or ``"cifar10"`` (torchvision, from ``data_root``).
-        settings: names from :data:`~selfconsistency.settings.SETTINGS` (``baseline``, ``data-processing``,
+        settings: names from :data:`~selfconsistency.images.settings.SETTINGS` (``baseline``, ``data-processing``,
             ``additivity``, ``scaling``, ``rotation``, ``translation``) or the aliases ``masking``,
             ``transforms``, ``all``.
-        rows: the grid of ``t`` (rows kept); default :func:`~selfconsistency.settings.default_rows`.
+        rows: the grid of ``t`` (rows kept); default :func:`~selfconsistency.images.settings.default_rows`.
         seeds: a count ``N`` (seeds ``0..N-1``) or a sequence of seeds; each seed retrains every cell.
         device: default CUDA when available; the data, the transforms and the estimators all go there.
         epochs, batch_size, lr: default :data:`PROTOCOLS` for the dataset (epochs per family).
@@ -175,10 +175,10 @@ def run(make, dataset: str = "digits", settings: Sequence[str] = ("baseline", "d
             name with its settings, e.g. ``SMILE(tau=5.0)``).
         data_root, download: where torchvision finds MNIST/CIFAR-10, and whether it may fetch them.
         dp_offset: ``t1 - t2`` of the data-processing setting (3 in the paper).
-        tolerances: the verdicts' tolerances (default :class:`~selfconsistency.report.Tolerances`).
+        tolerances: the verdicts' tolerances (default :class:`~selfconsistency.images.report.Tolerances`).
         progress: tqdm bars; ``log``: a callable receiving one line per finished or skipped cell.
     Returns:
-        a :class:`~selfconsistency.report.Report` of this estimator's cells.
+        a :class:`~selfconsistency.images.report.Report` of this estimator's cells.
     """
     proto = protocol_for(dataset)
     if isinstance(make, str):

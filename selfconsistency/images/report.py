@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .settings import SETTINGS, Ratio, expand_settings, plan_ratios
-from .storage import read_json, write_json_atomic, write_text_atomic
+from ..storage import read_json, write_json_atomic, write_text_atomic
 
 __all__ = ["Tolerances", "Verdict", "RatioSummary", "Report"]
 
@@ -120,7 +120,7 @@ class Report:
     """The ratios and verdicts of every estimator found in ``cells`` (one dataset).
 
     ``settings`` limits the report to those settings (names or aliases, see
-    :func:`~selfconsistency.settings.expand_settings`); by default every setting the cells allow.
+    :func:`~selfconsistency.images.settings.expand_settings`); by default every setting the cells allow.
 
     ``str(report)`` is the verdict table (Markdown); :meth:`to_markdown` adds the ratio tables,
     :meth:`to_json` writes everything, :meth:`plot` draws Figures 4–6 and Table 3.

@@ -1,4 +1,4 @@
-"""Figures 4, 5, 6 and Table 3 of Song & Ermon (2020) from a :class:`~selfconsistency.report.Report`.
+"""Figures 4, 5, 6 and Table 3 of Song & Ermon (2020) from a :class:`~selfconsistency.images.report.Report`.
 
 One line (or bar) per estimator, the seed spread as error bars, the ideal drawn dashed.
 """
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .storage import save_figure_atomic
+from ..storage import save_figure_atomic
 from .transforms import TRANSFORMS
 
 __all__ = ["plot_report"]
