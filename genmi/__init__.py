@@ -8,14 +8,19 @@
   (Eq. 12), :func:`leave_one_out_upper` (Eq. 13), :func:`total_correlation_upper`, the estimators
   :class:`TractableInfoNCE` and :class:`LeaveOneOut`, and :func:`sandwich` (both bounds at once).
 
-``REGISTRY`` maps benchmark names (``gm-flow``, ``gm-vae[:K]``, ``ba[:H]``, ``loo``) to factories.
+``ESTIMATORS`` names them for the benchmarks (``gm-flow``, ``gm-vae[:K]``, ``ba[:H]``, ``loo``; see
+:mod:`genmi.registry`); ``REGISTRY`` is its deprecated alias.
 """
 from .barber_agakov import BarberAgakov, BarberAgakovUpper, ConditionalGaussian, standard_normal_entropy
 from .base import GenerativeMI
 from .flows import FlowMI, real_nvp
-from .known_encoder import (conditional_log_prob_matrix, infonce_tractable_lower, leave_one_out_upper,
-                            total_correlation_upper)
-from .registry import REGISTRY
+from .known_encoder import (
+    conditional_log_prob_matrix,
+    infonce_tractable_lower,
+    leave_one_out_upper,
+    total_correlation_upper,
+)
+from .registry import ESTIMATORS, REGISTRY
 from .sandwich import LeaveOneOut, TractableInfoNCE, sandwich, total_correlation_bound
 from .vae import VAE, VAEMI
 
@@ -23,5 +28,5 @@ __all__ = [
     "FlowMI", "VAEMI", "GenerativeMI", "BarberAgakov", "BarberAgakovUpper", "LeaveOneOut", "TractableInfoNCE",
     "sandwich", "infonce_tractable_lower", "leave_one_out_upper", "total_correlation_upper",
     "total_correlation_bound", "conditional_log_prob_matrix", "real_nvp", "VAE", "ConditionalGaussian",
-    "standard_normal_entropy", "REGISTRY",
+    "standard_normal_entropy", "ESTIMATORS", "REGISTRY",
 ]

@@ -1,82 +1,73 @@
-"""Generative estimators by name, for ``selfconsistency``'s registry (``selfconsistency bench gm-flow``).
+"""genmi's estimators by name (the protocol is :mod:`micore.registry`), e.g. ``selfconsistency bench gm-flow``.
 
-``REGISTRY[name](arg)`` returns a factory ``(x_shape, y_shape) -> estimator``; ``arg`` is the text after
-``:`` in ``name:arg`` (``None`` without one).
-
-* ``gm-flow`` — :class:`~genmi.FlowMI` with the seed's defaults (no parameter).
-* ``gm-vae``, ``gm-vae:K`` — :class:`~genmi.VAEMI` with ``K`` importance samples (default 1, the ELBO).
+* ``gm-flow`` — :class:`~genmi.FlowMI` with the seed's defaults (no parameter); vectors and images.
+* ``gm-vae``, ``gm-vae:K`` — :class:`~genmi.VAEMI` with ``K`` importance samples (default 1, the ELBO);
+  vectors and images.
 * ``ba``, ``ba:H`` — :class:`~genmi.BarberAgakov` lower bound. ``H`` is :math:`h(X)` in nats; without
   it, ``x`` is taken to be :math:`N(0, I_d)`, as in the benchmark's Gaussian and Cubic tasks, so
-  ``H = d/2 log(2 pi e)`` (vector ``x`` only).
+  ``H = d/2 log(2 pi e)`` (vector ``x`` only; images need ``ba:H``).
 * ``loo`` — refused with an explanation: the leave-one-out bound needs the task's encoder
   :math:`p(y|x)`, which a factory of shapes cannot know (and the staircase changes it every level).
   Use :func:`genmi.sandwich` or :class:`genmi.LeaveOneOut` with the encoder.
+
+>>> from genmi import ESTIMATORS
+>>> ESTIMATORS["gm-vae"].canonical("1"), ESTIMATORS["gm-vae"].title("16")
+('gm-vae', 'GM (VAE, K = 16)')
+>>> est = ESTIMATORS["gm-flow"].build(None, (1, 8, 8), (1, 8, 8), domain="images")
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from micore.registry import EstimatorSpec, merge, number_param
 
 from .barber_agakov import BarberAgakov, standard_normal_entropy
 from .flows import FlowMI
 from .vae import VAEMI
 
-__all__ = ["REGISTRY"]
-
-Factory = Callable[[tuple, tuple], object]
+__all__ = ["ESTIMATORS", "REGISTRY"]
 
 
-def _no_arg(name: str, arg: str | None) -> None:
+def _gm_flow(arg, x_shape, y_shape):
+    return FlowMI(x_shape, y_shape)
+
+
+def _gm_vae(arg, x_shape, y_shape):
+    return VAEMI(x_shape, y_shape, k=1 if arg is None else int(arg))
+
+
+def _ba(arg, x_shape, y_shape):
     if arg is not None:
-        raise ValueError(f"estimator {name!r} takes no parameter, got {name}:{arg}")
+        return BarberAgakov(x_shape, y_shape, entropy_x=float(arg))
+    if len(x_shape) != 1:
+        raise ValueError(f"estimator 'ba' needs h(X): without 'ba:H' it assumes x ~ N(0, I) (the benchmark's "
+                         f"tasks), which does not apply to x of shape {tuple(x_shape)}")
+    return BarberAgakov(x_shape, y_shape, entropy_x=standard_normal_entropy(x_shape[0]))
 
 
-def _gm_flow(arg: str | None) -> Factory:
-    _no_arg("gm-flow", arg)
-    return lambda xs, ys: FlowMI(xs, ys)
+def _loo(arg, x_shape, y_shape):  # never called: the spec is unavailable
+    raise AssertionError("loo is unavailable")
 
 
-def _gm_vae(arg: str | None) -> Factory:
-    k = 1
-    if arg:
-        try:
-            k = int(arg)
-        except ValueError:
-            raise ValueError(f"estimator 'gm-vae': the parameter after ':' is the number of importance samples K "
-                             f"(an int >= 1), got {arg!r}") from None
-        if k < 1:
-            raise ValueError(f"estimator 'gm-vae': K must be >= 1, got {k}")
-    return lambda xs, ys: VAEMI(xs, ys, k=k)
+_LOO_WHY = ("it needs the task's known encoder p(y|x), which a benchmark factory of shapes does not receive "
+            "(the staircase changes p(y|x) at every level, and the leave-one-out bound has nothing to train); "
+            "use genmi.sandwich(encoder, x) or genmi.LeaveOneOut(x_dim, y_dim, encoder=...) directly")
 
+ESTIMATORS = merge([
+    EstimatorSpec("gm-flow", "generative", "I_GM with three RealNVP flows for p(x, y), p(x), p(y)",
+                  builder=_gm_flow, images=True, legend="GM (flow)", examples=("gm-flow",)),
+    EstimatorSpec("gm-vae", "generative", "I_GM with three VAEs (ELBO, or the importance-weighted bound with K)",
+                  builder=_gm_vae, param="K, the importance samples (default 1, the ELBO)",
+                  parse=number_param("K", "the number of importance samples K (an int >= 1)", default=1,
+                                     integer=True, minimum=1),
+                  images=True, legend=lambda arg: "GM (VAE)" if arg is None else f"GM (VAE, K = {arg})",
+                  examples=("gm-vae", "gm-vae:4")),
+    EstimatorSpec("ba", "generative", "Barber-Agakov lower bound with a Gaussian q(x|y) and a known h(X)",
+                  builder=_ba, param="H, h(X) in nats (default: x ~ N(0, I), vectors only)",
+                  parse=number_param("H", "h(X) in nats (a finite number)"), images=True,
+                  arg_required_for=("images",),
+                  legend=lambda arg: "BA" if arg is None else f"BA (h(X) = {arg})", examples=("ba", "ba:12.5")),
+    EstimatorSpec("loo", "generative", "leave-one-out upper bound with a known encoder (not buildable by name)",
+                  builder=_loo, vectors=False, legend="LOO", unavailable=_LOO_WHY),
+])
 
-def _ba(arg: str | None) -> Factory:
-    entropy = None
-    if arg:
-        try:
-            entropy = float(arg)
-        except ValueError:
-            raise ValueError(f"estimator 'ba': the parameter after ':' is h(X) in nats, got {arg!r}") from None
-
-    def factory(xs, ys):
-        if entropy is not None:
-            return BarberAgakov(xs, ys, entropy_x=entropy)
-        if len(xs) != 1:
-            raise ValueError(f"estimator 'ba' needs h(X): without 'ba:H' it assumes x ~ N(0, I) (the benchmark's "
-                             f"tasks), which does not apply to x of shape {tuple(xs)}")
-        return BarberAgakov(xs, ys, entropy_x=standard_normal_entropy(xs[0]))
-
-    return factory
-
-
-def _loo(arg: str | None) -> Factory:
-    raise ValueError("estimator 'loo' needs the task's known encoder p(y|x), which a benchmark factory of shapes "
-                     "does not receive (the staircase changes p(y|x) at every level, and the leave-one-out bound has "
-                     "nothing to train); use genmi.sandwich(encoder, x) or genmi.LeaveOneOut(x_dim, y_dim, "
-                     "encoder=...) directly")
-
-
-REGISTRY: dict[str, Callable[[str | None], Factory]] = {
-    "gm-flow": _gm_flow,
-    "gm-vae": _gm_vae,
-    "ba": _ba,
-    "loo": _loo,
-}
+REGISTRY = ESTIMATORS
+"""Deprecated alias of :data:`ESTIMATORS` (the registry used to map names to factory makers)."""

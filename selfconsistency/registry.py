@@ -1,101 +1,178 @@
-"""Estimators by name: ``nwj``, ``cpc``, ``smile:5``, ``smile:inf``, ``gm-flow``, ... or ``package.module:factory``.
+"""Every estimator by name: ``nwj``, ``cpc``, ``smile:5``, ``gm-flow``, ... or ``package.module:factory``.
 
-A factory takes ``(x_shape, y_shape)`` and returns a fresh estimator implementing the
-density-ratio interface (``fit``, ``estimate``, ``log_ratio``, ``scores``, ``loss``).
+The built-in names are ``discmi.ESTIMATORS`` and ``genmi.ESTIMATORS`` merged (each family registers
+its own; see :mod:`micore.registry`), so adding an estimator touches only its package. A factory takes
+``(x_shape, y_shape)`` and returns a fresh :class:`~micore.MIEstimator`.
+
+>>> make = make_factory("SMILE:5.0")                  # the joint critic on vectors
+>>> est = make((20,), (20,))
+>>> canonical_name("infonce"), title("smile:inf"), family("gm-vae:4")
+('cpc', 'SMILE (τ = ∞)', 'generative')
 """
 from __future__ import annotations
 
 import importlib
-import math
+import os
+import re
+import sys
 from collections.abc import Callable
 
-Factory = Callable[[tuple, tuple], object]
+import discmi
+import genmi
+from micore import MIEstimator
+from micore.registry import DOMAINS, FAMILIES, EstimatorSpec, lookup, merge, split_name
+
+__all__ = ["ESTIMATORS", "DISCRIMINATIVE", "make_factory", "canonical_name", "spec", "family", "title",
+           "known_names", "examples", "describe"]
+
+Factory = Callable[[tuple, tuple], MIEstimator]
+
+ESTIMATORS: dict[str, EstimatorSpec] = merge(discmi.ESTIMATORS, genmi.ESTIMATORS)
+
+# Base names and aliases of the discriminative family (kept for callers that test membership).
+DISCRIMINATIVE = tuple(n for s in ESTIMATORS.values() if s.family == "discriminative" for n in (s.name, *s.aliases))
+
+_USER = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+# The benchmark and the image suite pass their protocol's critic layout with every name; for a name
+# without a critic (generative, user factory) such a layout is not an error, only inapplicable.
+_LAYOUTS = ("joint", "separable", "conv")
 
 
-def _float_arg(name: str, arg: str | None, default: float) -> float:
-    if arg is None or arg == "":
-        return default
-    if arg in ("inf", "infty", "∞"):
-        return math.inf
+def _unknown(name: str) -> ValueError:
+    return ValueError(f"unknown estimator {name!r}; built-ins: {', '.join(s.usage for s in ESTIMATORS.values())}, "
+                      "or package.module:factory for your own (a callable (x_shape, y_shape) -> MIEstimator)")
+
+
+def _resolve(name: str) -> tuple[EstimatorSpec, str | None] | None:
+    """``(spec, canonical arg)`` of a built-in name, ``None`` for ``package.module:factory``; else ValueError."""
+    base, arg = split_name(name)
+    found = lookup(ESTIMATORS, base)
+    if found is not None:
+        return found, found.parse_arg(arg)
+    if _USER.fullmatch(name.strip()):
+        return None
+    raise _unknown(name)
+
+
+def canonical_name(name: str) -> str:
+    """The one name of a configuration: ``"INFONCE"`` -> ``"cpc"``, ``"smile"`` and ``"smile:5.0"`` ->
+    ``"smile:5"``, ``"gm-vae:1"`` -> ``"gm-vae"``; ``"pkg.mod:fn"`` unchanged (not imported)."""
+    found = _resolve(name)
+    return name.strip() if found is None else found[0].canonical(found[1])
+
+
+def spec(name: str) -> EstimatorSpec | None:
+    """The :class:`~micore.registry.EstimatorSpec` of a built-in name (any spelling), ``None`` for a user
+    factory. ``spec("smile:inf").name == "smile"``."""
+    found = _resolve(name)
+    return None if found is None else found[0]
+
+
+def family(name: str) -> str | None:
+    """``"discriminative"`` or ``"generative"``; ``None`` for ``package.module:factory``."""
+    s = spec(name)
+    return None if s is None else s.family
+
+
+def title(name: str) -> str:
+    """The legend title: ``"smile:5"`` -> ``"SMILE (τ = 5)"``, ``"gm-flow"`` -> ``"GM (flow)"``. Any name that
+    is not a valid built-in (a user factory, a label) comes back unchanged: figures never fail on it."""
     try:
-        return float(arg)
+        found = _resolve(name)
     except ValueError:
-        raise ValueError(f"estimator {name!r}: the parameter after ':' must be a number or 'inf', got {arg!r}") from None
-
-
-def _discriminative(kind: str, arg: str | None, critic) -> Factory:
-    import discmi
-
-    simple = {"nwj": discmi.NWJ, "tuba": discmi.TUBA, "dv": discmi.DV, "mine": discmi.MINE,
-              "cpc": discmi.InfoNCE, "infonce": discmi.InfoNCE, "js": discmi.JS}
-    if kind in simple:
-        if arg is not None:
-            raise ValueError(f"estimator {kind!r} takes no parameter, got {kind}:{arg}")
-        cls = simple[kind]
-        return lambda xs, ys: cls(xs, ys, critic=critic)
-    if kind == "smile":
-        tau = _float_arg(kind, arg, 5.0)
-        return lambda xs, ys: discmi.SMILE(xs, ys, tau=tau, critic=critic)
-    if kind == "interpolated":
-        alpha = _float_arg(kind, arg, 0.01)
-        return lambda xs, ys: discmi.Interpolated(xs, ys, critic=critic, alpha=alpha)
-    if kind in ("remine", "remine-j"):
-        lam = _float_arg(kind, arg, 0.1)
-        mode = "joint" if kind == "remine-j" else "dv"
-        return lambda xs, ys: discmi.ReMINE(xs, ys, critic=critic, lam=lam, estimate=mode)
-    raise KeyError(kind)
-
-
-def _genmi_registry() -> dict:
-    try:
-        import genmi
-    except ImportError as err:  # pragma: no cover - genmi ships with the package
-        raise ValueError(f"the generative estimators need the genmi package: {err}") from err
-    if not hasattr(genmi, "REGISTRY"):  # e.g. an editable install made before genmi existed
-        raise ValueError(f"genmi was found at {list(getattr(genmi, '__path__', []))} but is not the package "
-                         "(no REGISTRY): reinstall with pip install -e .")
-    return genmi.REGISTRY
-
-
-def _generative(kind: str, arg: str | None) -> Factory:
-    factories = _genmi_registry()
-    if kind not in factories:
-        raise KeyError(kind)
-    return factories[kind](arg)
-
-
-DISCRIMINATIVE = ("nwj", "tuba", "dv", "mine", "cpc", "infonce", "js", "smile", "interpolated", "remine", "remine-j")
+        return name
+    return name if found is None else found[0].title(found[1])
 
 
 def known_names() -> list[str]:
-    return list(DISCRIMINATIVE) + list(_genmi_registry())
+    """Every built-in base name once (aliases left out): ``["nwj", ..., "smile", ..., "gm-flow", ...]``."""
+    return list(ESTIMATORS)
 
 
-def make_factory(name: str, critic="joint") -> Factory:
+def examples(family: str | None = None) -> list[str]:
+    """The canonical names the test suite trains and builds, of one family or all:
+    ``examples("discriminative") == ["nwj", ..., "smile:5", "smile:inf", "remine", "remine-j"]``."""
+    if family is not None and family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES} or None, got {family!r}")
+    return [e for s in ESTIMATORS.values() if family in (None, s.family) for e in s.examples]
+
+
+def describe() -> str:
+    """A listing of the built-in names for ``--help``: name[:param], family, inputs, summary, parameter."""
+    lines = []
+    for s in ESTIMATORS.values():
+        inputs = ", ".join(d for d in DOMAINS if getattr(s, d)) or "-"
+        head = s.usage + (f" (or {', '.join(s.aliases)})" if s.aliases else "")
+        lines.append(f"  {head:24s} {s.family:15s} {inputs:16s} {s.summary}")
+        if s.param:
+            lines.append(f"  {'':24s} {'':15s} {'':16s} :{s.param}")
+    lines.append("  package.module:factory   your own: a callable (x_shape, y_shape) -> MIEstimator")
+    return "\n".join(lines)
+
+
+def _check_no_critic(name: str, critic, what: str) -> None:
+    if critic is None or (isinstance(critic, str) and critic in _LAYOUTS):
+        return
+    raise ValueError(f"critic applies to discriminative estimators; {name!r} is {what} and takes none, "
+                     f"got critic={critic!r}")
+
+
+def _import_factory(name: str) -> Factory:
+    """``"pkg.mod:fn"`` -> ``pkg.mod.fn``, importable from the working directory too."""
+    module_name, _, attr = name.strip().partition(":")
+    # A console script's sys.path lacks the working directory, where a user's module usually is.
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    importlib.invalidate_caches()  # a module written since the last import is found
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        # not found: the module itself or a package above it; anything else is a failing import inside it
+        if err.name is not None and (module_name == err.name or module_name.startswith(err.name + ".")):
+            raise ValueError(f"{_unknown(name)} (module {module_name!r} was not found)") from err
+        raise ValueError(f"estimator {name!r}: module {module_name!r} failed to import: "
+                         f"{type(err).__name__}: {err}") from err
+    except Exception as err:  # noqa: BLE001 - whatever the user's module raised, said as ours
+        raise ValueError(f"estimator {name!r}: module {module_name!r} failed to import: "
+                         f"{type(err).__name__}: {err}") from err
+    finally:
+        if added:
+            sys.path.remove(cwd)
+    if not hasattr(module, attr):
+        raise ValueError(f"estimator {name!r}: module {module_name!r} has no attribute {attr!r}")
+    factory = getattr(module, attr)
+    if not callable(factory):
+        raise ValueError(f"estimator {name!r}: {module_name}.{attr} is a {type(factory).__name__}, not a callable "
+                         "(x_shape, y_shape) -> MIEstimator")
+    return factory
+
+
+def make_factory(name: str, critic=None, *, domain: str = "vectors") -> Factory:
     """``"smile:5"`` -> a factory ``(x_shape, y_shape) -> SMILE(...)``; ``"pkg.mod:fn"`` imports ``fn``.
 
-    ``critic`` ("joint", "separable", "conv") applies to discriminative estimators.
+    Args:
+        name: a built-in name (:func:`known_names`, any case, aliases too) or ``package.module:factory``.
+        critic: for discriminative names, ``"joint"``, ``"separable"``, ``"conv"`` or an ``nn.Module``;
+            ``None`` is the estimator's default for ``domain`` (joint on vectors, conv on images). A
+            critic module for a generative name or a user factory is a ValueError (a layout name is
+            ignored there: protocols pass theirs with every name).
+        domain: ``"vectors"`` or ``"images"``; a name that does not take that input is a ValueError.
+
+    >>> est = make_factory("cpc", domain="images")((1, 8, 8), (1, 8, 8))   # InfoNCE, conv critic
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"estimator name must be a non-empty string, got {name!r}")
-    kind, _, arg = name.partition(":")
-    kind = kind.strip().lower()
-    arg = arg.strip() if _ else None
-    if kind in DISCRIMINATIVE:
-        return _discriminative(kind, arg, critic)
-    try:
-        return _generative(kind, arg)
-    except KeyError:
-        pass
-    if arg:  # package.module:factory
-        try:
-            module = importlib.import_module(name.partition(":")[0])
-        except ImportError as err:
-            raise ValueError(f"unknown estimator {name!r}: not a built-in ({', '.join(known_names())}) and "
-                             f"module {name.partition(':')[0]!r} cannot be imported ({err})") from err
-        factory = getattr(module, arg, None)
-        if not callable(factory):
-            raise ValueError(f"{name!r}: module {module.__name__!r} has no callable {arg!r}")
-        return factory
-    raise ValueError(f"unknown estimator {name!r}; built-ins: {', '.join(known_names())}, "
-                     "or give package.module:factory for your own")
+    if domain not in DOMAINS:
+        raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
+    found = _resolve(name)
+    if found is None:
+        _check_no_critic(name, critic, "your own factory")
+        return _import_factory(name)
+    s, arg = found
+    options = {}
+    if "critic" in s.options:
+        if critic is not None:
+            options["critic"] = critic
+    else:
+        _check_no_critic(name, critic, f"{s.family} ({s.name})")
+    return s.factory(arg, domain=domain, **options)

@@ -4,32 +4,35 @@ import math
 import pytest
 import torch
 
-from genmi import REGISTRY, BarberAgakov, FlowMI, VAEMI, standard_normal_entropy
+from genmi import ESTIMATORS, VAEMI, BarberAgakov, FlowMI, standard_normal_entropy
 from selfconsistency.groundtruth import BenchConfig, run_benchmark, summarize
 from selfconsistency.registry import known_names, make_factory
 
 
 def test_names_are_known_to_the_benchmark_registry():
     assert {"gm-flow", "gm-vae", "ba", "loo"} <= set(known_names())
-    assert set(REGISTRY) == {"gm-flow", "gm-vae", "ba", "loo"}
+    assert set(ESTIMATORS) == {"gm-flow", "gm-vae", "ba", "loo"}
+    assert {s.family for s in ESTIMATORS.values()} == {"generative"}
 
 
 def test_factories_build_the_right_estimators():
     assert isinstance(make_factory("gm-flow")((20,), (20,)), FlowMI)
-    vae = make_factory("gm-vae:16")((1, 8, 8), (1, 8, 8))
+    vae = make_factory("gm-vae:16", domain="images")((1, 8, 8), (1, 8, 8))
     assert isinstance(vae, VAEMI) and vae.k == 16
     assert make_factory("gm-vae")((4,), (4,)).k == 1
     ba = make_factory("ba")((20,), (20,))
     assert isinstance(ba, BarberAgakov) and ba.entropy_x == pytest.approx(standard_normal_entropy(20))
     assert ba.entropy_x == pytest.approx(10 * math.log(2 * math.pi * math.e))
-    assert make_factory("ba:12.5")((1, 8, 8), (1, 8, 8)).entropy_x == 12.5
+    assert make_factory("ba:12.5", domain="images")((1, 8, 8), (1, 8, 8)).entropy_x == 12.5
 
 
 def test_names_that_cannot_work_say_why():
     with pytest.raises(ValueError, match="known encoder"):
         make_factory("loo")
     with pytest.raises(ValueError, match="needs h\\(X\\)"):
-        make_factory("ba")((1, 8, 8), (1, 8, 8))
+        make_factory("ba")((1, 8, 8), (1, 8, 8))  # image shapes under the vectors domain: refused on build
+    with pytest.raises(ValueError, match="'ba' needs its parameter on images"):
+        make_factory("ba", domain="images")
     with pytest.raises(ValueError, match="importance samples"):
         make_factory("gm-vae:many")
     with pytest.raises(ValueError, match="K must be"):

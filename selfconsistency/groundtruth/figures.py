@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from ..registry import title as legend_title
 from ..storage import save_figure_atomic
 from .staircase import TASKS
 
@@ -55,7 +56,7 @@ def plot_runs(runs: list[dict], path, smooth: float | None = None) -> Path:
                 ax.plot(range(len(true)), true, color="black", lw=1.0, label="True MI")
                 ax.axhline(math.log(c["batch_size"]), color="gray", ls="--", lw=0.8, label="log(bs)")
             if ti == 0:
-                ax.set_title(name.upper() if ":" not in name else f"{name.split(':')[0].upper()} ($\\tau$ = {name.split(':')[1]})")
+                ax.set_title(legend_title(name))
             if ti == len(tasks) - 1:
                 ax.set_xlabel("Steps")
             if ni == 0:

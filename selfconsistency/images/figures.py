@@ -6,26 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..registry import title as legend_title
 from ..storage import save_figure_atomic
 from .transforms import TRANSFORMS
 
 __all__ = ["plot_report"]
 
 _DATASET_TITLE = {"digits": "Digits 8×8", "mnist": "MNIST", "cifar10": "CIFAR10"}
-
-
-def _title(name: str) -> str:
-    """``smile:5`` -> ``SMILE (τ = 5)`` as in the paper's legends; other names unchanged."""
-    kind, _, arg = name.partition(":")
-    if kind == "smile":
-        return f"SMILE (τ = {'∞' if arg in ('inf', 'infty', '∞') else arg or '5'})"
-    if kind in ("cpc", "mine", "nwj", "dv", "js", "tuba", "remine"):
-        return kind.upper() + (f":{arg}" if arg else "")
-    if kind == "gm-vae":
-        return "GM (VAE)"
-    if kind == "gm-flow":
-        return "GM (flow)"
-    return name
 
 
 def _save(fig, path: Path) -> Path:
@@ -44,7 +31,7 @@ def _curves(report, setting, prop, ylabel, title, ideal, path):
         drawn = True
         ts = [p.t for p in pts]
         ax.errorbar(ts, [p.mean for p in pts], yerr=[p.std or 0.0 for p in pts], marker="o", ms=4, lw=1.3,
-                    capsize=2, label=_title(name))
+                    capsize=2, label=legend_title(name))
     if not drawn:
         plt.close(fig)
         return None
@@ -77,7 +64,7 @@ def _table3(report, path):
                     xs.append(j - 0.4 + width * (i + 0.5))
                     ys.append(p.mean)
                     es.append(p.std or 0.0)
-            ax.bar(xs, ys, width, yerr=es, capsize=2, label=_title(name))
+            ax.bar(xs, ys, width, yerr=es, capsize=2, label=legend_title(name))
         ax.axhline(ideal, color="black", ls="--", lw=1.0, label="Ideal")
         ax.set_xticks(range(len(TRANSFORMS)), [t.capitalize() for t in TRANSFORMS])
         ax.set_title(f"{_DATASET_TITLE.get(report.dataset, report.dataset)} ({prop.replace('-', ' ').title()})")
