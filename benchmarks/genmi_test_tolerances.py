@@ -1,7 +1,9 @@
 """Derives the training tolerances of the genmi tests from the spread over seeds.
 
-* ``flow`` — tests/test_genmi_flows.py's shortened staircase (held-out error at the end of each level);
-* ``ba`` — tests/test_genmi_barber_agakov.py's lower and upper bounds after a short training.
+* ``flow`` — the shortened staircase of tests/test_genmi_flows.py (held-out error at the end of each level);
+* ``ba`` — the lower and upper bounds of tests/test_genmi_barber_agakov.py after a short training.
+
+Both trainings live in :mod:`selfconsistency.groundtruth.short_training`, which the tests import too.
 
 For each quantity it prints the mean and standard deviation over seeds of the error and the tolerance
 the tests use: |mean| + 4 sd, rounded up to 0.05.
@@ -14,16 +16,11 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-from test_genmi_barber_agakov import TASK, train_lower, train_upper  # noqa: E402
-from test_genmi_flows import SHORT_LEVELS, short_staircase  # noqa: E402
+from selfconsistency.groundtruth.short_training import SHORT_LEVELS, TASK, short_staircase, train_lower, train_upper
 
 
 def report(name: str, errors: list[float]) -> None:

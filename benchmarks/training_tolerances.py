@@ -1,6 +1,7 @@
 """Derives the tolerances of tests/test_training.py from the spread over seeds.
 
-Trains every estimator in the test's configuration for several seeds and prints, per estimator,
+Trains every estimator in the test's configuration (selfconsistency.groundtruth.short_training: the
+registry's discriminative examples) for several seeds and prints, per estimator,
 the mean and standard deviation over seeds of the held-out estimate at MI = 2 (and ReMINE's on the
 one-hot set, I = log 16); the test allows |estimate - I| <= |mean - I| + 4 sd (rounded up).
 
@@ -11,24 +12,24 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from training_config import ESTIMATORS, MI, ONEHOT_CLASSES, evaluate, evaluate_onehot  # noqa: E402
+from selfconsistency.groundtruth.short_training import MI, NAMES, ONEHOT_CLASSES, evaluate, evaluate_onehot
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--seeds", type=int, default=8)
     p.add_argument("--only", nargs="*", default=None,
-                   help=f"estimators to run, among {sorted(ESTIMATORS)} and remine-onehot")
+                   help=f"estimators to run, among {sorted(NAMES)} and remine-onehot")
     args = p.parse_args()
+    unknown = sorted(set(args.only or ()) - {*NAMES, "remine-onehot"})
+    if unknown:
+        p.error(f"--only: unknown {unknown}; choose among {sorted(NAMES)} and remine-onehot")
     torch.set_num_threads(1)
-    runs = {name: (lambda s, n=name: evaluate(n, s), MI) for name in ESTIMATORS}
+    runs = {name: (lambda s, n=name: evaluate(n, s), MI) for name in NAMES}
     runs["remine-onehot"] = (evaluate_onehot, math.log(ONEHOT_CLASSES))
     for name, (run, truth) in runs.items():
         if args.only is not None and name not in args.only:

@@ -3,38 +3,23 @@ above, and both approach it once q is trained.
 
 Tolerances: "stays below/above" is a 3-standard-error test on held-out samples (the bounds hold in
 expectation; the standard error is over evaluation batches). The distance to the MI after the short
-training is |mean| + 4 sd over 6 seeds of the same configuration (benchmarks/genmi_test_tolerances.py).
+training is |mean| + 4 sd over 6 seeds of the same configuration (benchmarks/genmi_test_tolerances.py;
+the trainings are selfconsistency.groundtruth.short_training's, which that script runs too).
 """
 import math
 
 import pytest
 import torch
 
-from genmi import BarberAgakov, BarberAgakovUpper, standard_normal_entropy
-from micore.tasks import CorrelatedGaussian
+from genmi import BarberAgakov, BarberAgakovUpper
+from selfconsistency.groundtruth.short_training import TASK, train_lower, train_upper
 
-TASK = CorrelatedGaussian(dim=5, mi=2.0)
-STEPS = 400
-# |held-out value - MI| after STEPS steps: mean gap + 4 sd over 6 seeds, rounded up to 0.05
+# |held-out value - MI| after BA_STEPS steps: mean gap + 4 sd over 6 seeds, rounded up to 0.05
 # (python benchmarks/genmi_test_tolerances.py --only ba: lower +0.056 +- 0.022, upper +0.022 +- 0.029)
 BA_LOWER_GAP, BA_UPPER_GAP = 0.15, 0.15
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def train_lower(seed: int) -> float:
-    torch.manual_seed(seed)
-    est = BarberAgakov(5, 5, entropy_x=standard_normal_entropy(5))
-    est.fit(TASK, steps=STEPS, seed=seed, progress=False)
-    return est.estimate(*TASK.sample(4096, seed=1000 + seed), batch_size=256)
-
-
-def train_upper(seed: int) -> float:
-    torch.manual_seed(seed)
-    est = BarberAgakovUpper(5, 5, encoder=TASK.encoder)
-    est.fit(TASK, steps=STEPS, seed=seed, progress=False)
-    return est.estimate(*TASK.sample(4096, seed=2000 + seed), batch_size=256)
 
 
 def test_barber_agakov_lower_bound_on_the_gaussian():

@@ -14,14 +14,10 @@ from nflows.utils.torchutils import create_alternating_binary_mask
 from genmi import FlowMI, real_nvp
 from genmi.flows import LOGIT_ALPHA, AffineCoupling, CouplingNet, coupling_masks
 from micore.tasks import CorrelatedGaussian
+from selfconsistency.groundtruth.short_training import short_staircase
 
-# The CI version of the staircase: MI 2 then 10, SHORT_STEPS steps each (batch 64, lr 1e-3 so that a few
-# hundred steps get somewhere), the held-out estimate taken at the end of each level. It catches a flow
-# that cannot represent the dependence (parity-only masks: estimate ~0), a wrong log-determinant or a
-# wrong sign in the ratio, not biases of a few tenths: that is benchmarks/flow_staircase.py's job.
-SHORT_LEVELS = (2.0, 10.0)
-SHORT_STEPS = 200
-SHORT_BATCH, SHORT_LR = 64, 1e-3
+# The shortened staircase (MI 2 then 10, 200 steps each) is selfconsistency.groundtruth.short_training's,
+# shared with the script that measured its tolerance.
 # |held-out estimate - MI| allowed per level: |mean bias| + 4 sd over 6 seeds of this protocol, rounded
 # up to 0.05 (python benchmarks/genmi_test_tolerances.py --only flow: MI 2 -0.262 +- 0.039,
 # MI 10 -0.731 +- 0.091)
@@ -29,19 +25,6 @@ SHORT_TOLERANCE = {2.0: 0.45, 10.0: 1.10}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def short_staircase(seed: int) -> list[tuple[float, float, float]]:
-    """Trains FlowMI(20, 20) level after level; returns (MI, held-out estimate, its stderr) per level."""
-    torch.manual_seed(seed)
-    est = FlowMI(20, 20)
-    out = []
-    for i, mi in enumerate(SHORT_LEVELS):
-        task = CorrelatedGaussian(20, mi)
-        est.fit(task, steps=SHORT_STEPS, batch_size=SHORT_BATCH, lr=SHORT_LR, seed=100 * seed + i, progress=False)
-        e = est.estimate(*task.sample(4096, seed=10_000 + 100 * seed + i), batch_size=512)
-        out.append((mi, e.value, e.stderr))
-    return out
 
 
 def standard_normal_log_prob(v):
