@@ -20,7 +20,7 @@ from .known_encoder import (
     leave_one_out_upper,
     total_correlation_upper,
 )
-from .registry import ESTIMATORS, REGISTRY
+from .registry import ESTIMATORS
 from .sandwich import LeaveOneOut, TractableInfoNCE, sandwich, total_correlation_bound
 from .vae import VAE, VAEMI
 

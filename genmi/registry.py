@@ -23,7 +23,7 @@ from .barber_agakov import BarberAgakov, standard_normal_entropy
 from .flows import FlowMI
 from .vae import VAEMI
 
-__all__ = ["ESTIMATORS", "REGISTRY"]
+__all__ = ["ESTIMATORS"]
 
 
 def _gm_flow(arg, x_shape, y_shape):
@@ -69,5 +69,4 @@ ESTIMATORS = merge([
                   builder=_loo, vectors=False, legend="LOO", unavailable=_LOO_WHY),
 ])
 
-REGISTRY = ESTIMATORS
 """Deprecated alias of :data:`ESTIMATORS` (the registry used to map names to factory makers)."""

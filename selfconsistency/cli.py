@@ -6,11 +6,37 @@ import logging
 import sys
 
 from . import groundtruth as bench
+from .executors import RAY_INSTALL, make_executor
 from .images.data import DATASETS
 from .images.report import Report, Tolerances
 from .images.settings import ALIASES, SETTINGS
+from .runner import RunsFailed
 
 log = logging.getLogger("selfconsistency")
+
+
+def _add_execution(p) -> None:
+    """The flags both commands share: where the runs execute."""
+    g = p.add_argument_group("execution (one run after another in this process unless told otherwise)")
+    where = g.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int, default=None, metavar="N",
+                       help="run N local worker processes at once, each with a fair share of the CPU threads")
+    where.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                       help="run as Ray tasks: on a local Ray started for the command (no ADDRESS), or on a "
+                       "cluster ('auto' after 'ray start', or ray://HOST:10001). Needs: " + RAY_INSTALL)
+    g.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch threads per run (default: torch's own in-process, CPUs/N with --jobs N, 1 with --ray)")
+
+
+def _executor(args):
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    return make_executor(jobs=args.jobs, ray=args.ray, threads=args.threads)
+
+
+def _failed(err: RunsFailed) -> int:
+    print(f"error: {err}", file=sys.stderr)
+    return 1
 
 
 def _add_bench(sub) -> None:
@@ -30,6 +56,7 @@ def _add_bench(sub) -> None:
     p.add_argument("--quick", action="store_true", help="small embedded default: about a minute on 2 CPU cores")
     p.add_argument("--report-only", action="store_true", help="only rebuild the table and figure from finished runs")
     p.add_argument("--no-progress", action="store_true")
+    _add_execution(p)
     p.set_defaults(func=_run_bench)
 
 
@@ -42,13 +69,27 @@ def _run_bench(args) -> int:
     levels = args.levels or (bench.QUICK["levels"] if args.quick else (2.0, 4.0, 6.0, 8.0, 10.0))
     spl = args.steps_per_level or (bench.QUICK["steps_per_level"] if args.quick else 4000)
     tasks = ("gaussian", "cubic") if args.task == "both" else (args.task,)
-    for task in tasks:
-        cfg = bench.BenchConfig(task=task, critic=args.critic, levels=tuple(levels), steps_per_level=spl,
-                                batch_size=args.batch_size, lr=args.lr)
-        bench.run_benchmark(names, cfg, seeds=range(args.seeds), out=args.out, device=args.device,
-                            progress=not args.no_progress, log=print)
-    bench.report(args.out, log=print)
-    return 0
+    cfgs = [bench.BenchConfig(task=task, critic=args.critic, levels=tuple(levels), steps_per_level=spl,
+                              batch_size=args.batch_size, lr=args.lr) for task in tasks]
+    executor = _executor(args)
+    failed = None
+    try:
+        bench.run_benchmark(names, cfgs, seeds=range(args.seeds), out=args.out, device=args.device,
+                            progress=not args.no_progress, log=_log, executor=executor)
+    except RunsFailed as err:
+        failed = err  # tabulate what finished, then say what failed
+    try:
+        bench.report(args.out, log=print)
+    except ValueError:
+        if failed is None:
+            raise  # nothing failed and nothing to tabulate: say why
+    return 0 if failed is None else _failed(failed)
+
+
+def _log(line: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(line)
 
 
 def _add_check(sub) -> None:
@@ -84,32 +125,46 @@ def _add_check(sub) -> None:
                        dest=f"tol_{field}", help=f"default {getattr(defaults, field):g}")
     p.add_argument("--report-only", action="store_true", help="only rebuild the tables and figures from finished cells")
     p.add_argument("--no-progress", action="store_true")
+    _add_execution(p)
     p.set_defaults(func=_run_check)
 
 
 def _run_check(args) -> int:
     from tqdm.auto import tqdm
 
-    from .images.suite import run
-
     tol = Tolerances(**{f: getattr(args, f"tol_{f}") for f in ("independence", "monotonicity", "upper",
                                                                 "data_processing", "additivity", "min_mi")})
+    failed = None
     if not args.report_only:
+        from .images.suite import plan
+        from .runner import execute
+
         if not args.estimators:
             raise ValueError("name at least one ESTIMATOR (or pass --report-only)")
-        for name in args.estimators:
-            run(name, dataset=args.dataset, settings=args.settings, rows=args.rows, seeds=args.seeds,
-                device=args.device, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, out=args.out,
-                data_root=args.data_root, download=args.download, dp_offset=args.dp_offset, tolerances=tol,
-                progress=not args.no_progress, log=tqdm.write)
+        executor = _executor(args)
+        plans = [plan(name, dataset=args.dataset, settings=args.settings, rows=args.rows, seeds=args.seeds,
+                      device=args.device, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      data_root=args.data_root, download=args.download, dp_offset=args.dp_offset)
+                 for name in args.estimators]
+        runs = [r for p in plans for r in p.runs]
+        try:
+            execute(runs, args.out, executor, progress=not args.no_progress, log=tqdm.write,
+                    desc=f"check on {args.dataset}")
+        except RunsFailed as err:
+            failed = err
     # the verdicts of the settings asked for, for every estimator in --out (all settings with --report-only)
-    report = Report.load(args.out, args.dataset, tol, settings=None if args.report_only else args.settings)
+    try:
+        report = Report.load(args.out, args.dataset, tol, settings=None if args.report_only else args.settings)
+    except ValueError:
+        if failed is None:
+            raise
+        return _failed(failed)  # every cell failed: nothing to judge
     md_path = report.save_markdown(f"{args.out}/verdicts_{args.dataset}.md")
     json_path = report.to_json(f"{args.out}/report_{args.dataset}.json")
     pngs = report.plot(args.out)
     print(report.to_markdown())
     print(f"wrote {md_path}, {json_path}, " + ", ".join(str(p) for p in pngs))
-    return 0
+    return 0 if failed is None else _failed(failed)
 
 
 def build_parser() -> argparse.ArgumentParser:

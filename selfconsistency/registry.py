@@ -33,9 +33,6 @@ ESTIMATORS: dict[str, EstimatorSpec] = merge(discmi.ESTIMATORS, genmi.ESTIMATORS
 DISCRIMINATIVE = tuple(n for s in ESTIMATORS.values() if s.family == "discriminative" for n in (s.name, *s.aliases))
 
 _USER = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
-# The benchmark and the image suite pass their protocol's critic layout with every name; for a name
-# without a critic (generative, user factory) such a layout is not an error, only inapplicable.
-_LAYOUTS = ("joint", "separable", "conv")
 
 
 def _unknown(name: str) -> ValueError:
@@ -111,7 +108,7 @@ def describe() -> str:
 
 
 def _check_no_critic(name: str, critic, what: str) -> None:
-    if critic is None or (isinstance(critic, str) and critic in _LAYOUTS):
+    if critic is None:
         return
     raise ValueError(f"critic applies to discriminative estimators; {name!r} is {what} and takes none, "
                      f"got critic={critic!r}")

@@ -176,8 +176,9 @@ def test_options_and_domains_are_strict():
         ESTIMATORS["smile"].build("5", VEC, VEC, bogus=1)
     with pytest.raises(ValueError, match="does not take option.*critic"):
         ESTIMATORS["gm-flow"].factory(critic="joint")
-    with pytest.raises(ValueError, match="critic applies to discriminative estimators"):
-        make_factory("gm-flow", critic=JointCritic(5, 5))
+    for critic in ("joint", JointCritic(5, 5)):
+        with pytest.raises(ValueError, match="critic applies to discriminative estimators"):
+            make_factory("gm-flow", critic=critic)
     with pytest.raises(ValueError, match="domain must be one of"):
         make_factory("cpc", domain="pixels")
     with pytest.raises(ValueError, match="'ba' needs its parameter on images"):
@@ -208,9 +209,9 @@ def test_a_user_factory_in_the_working_directory(user_dir):
     assert isinstance(make(VEC, VEC), discmi.NWJ)
     assert str(user_dir) not in sys.path  # the working directory was added for the import only
     assert canonical_name("registry_user_ok:make") == "registry_user_ok:make"
-    assert make_factory("registry_user_ok:make", critic="joint")  # a protocol's layout name is not an error
-    with pytest.raises(ValueError, match="critic applies to discriminative"):
-        make_factory("registry_user_ok:make", critic=JointCritic(5, 5))
+    for critic in ("joint", JointCritic(5, 5)):  # a user's factory builds its own model
+        with pytest.raises(ValueError, match="critic applies to discriminative"):
+            make_factory("registry_user_ok:make", critic=critic)
     with pytest.raises(ValueError, match="NOT_CALLABLE is a int, not a callable"):
         make_factory("registry_user_ok:NOT_CALLABLE")
     with pytest.raises(ValueError, match="has no attribute 'missing'"):
@@ -254,6 +255,5 @@ def test_specs_and_merge_refuse_inconsistencies():
         ESTIMATORS["smile"].defaults["vectors"]["critic"] = "separable"  # shared specs are read-only
 
 
-def test_the_deprecated_genmi_alias_is_the_registry():
-    assert genmi.REGISTRY is genmi.ESTIMATORS
+def test_the_merged_registry_holds_each_familys_own_specs():
     assert registry.ESTIMATORS["gm-flow"] is genmi.ESTIMATORS["gm-flow"]

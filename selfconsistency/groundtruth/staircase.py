@@ -14,13 +14,14 @@ from pathlib import Path
 
 import torch
 
-from micore import TrainingDiverged
+from micore import TrainingDiverged, default_device
 from micore.tasks import Staircase
 
-from ..registry import make_factory
-from ..storage import read_json, write_json_atomic
+from ..registry import canonical_name, family, make_factory
+from ..runner import Run, execute
+from ..storage import read_json
 
-__all__ = ["BenchConfig", "run_one", "run_benchmark", "load_runs", "run_path", "QUICK", "TASKS"]
+__all__ = ["BenchConfig", "run_one", "run_benchmark", "bench_runs", "resolve_device", "load_runs", "run_path", "QUICK", "TASKS"]
 
 TASKS = ("gaussian", "cubic")
 
@@ -61,10 +62,25 @@ def run_path(out: Path, cfg: BenchConfig, name: str, seed: int) -> Path:
     return Path(out) / "runs" / f"{cfg.task}_{cfg.critic}_{_slug(name)}_seed{seed}.json"
 
 
+def _factory(name: str, cfg: BenchConfig):
+    """The critic of the protocol goes to the discriminative estimators; the others have none."""
+    critic = cfg.critic if family(name) == "discriminative" else None
+    return make_factory(name, critic=critic, domain="vectors")
+
+
+def resolve_device(device) -> str:
+    """The device every run uses, fixed by the driver (``None``: CUDA when available here, else CPU)."""
+    dev = default_device() if device is None else torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {device!r} asks for CUDA, but torch sees no GPU here "
+                         f"(torch {torch.__version__}); use --device cpu")
+    return str(dev)
+
+
 def run_one(name: str, cfg: BenchConfig, seed: int, device=None, progress: bool = True) -> dict:
     """Trains one estimator on the staircase and returns its per-step record."""
     torch.manual_seed(seed)  # weight initialisation
-    est = make_factory(name, critic=cfg.critic)((cfg.dim,), (cfg.dim,))
+    est = _factory(name, cfg)((cfg.dim,), (cfg.dim,))
     record = {"estimator": name, "seed": seed, "config": asdict(cfg), "kind": est.kind, "diverged_at": None}
     try:
         hist = est.fit(cfg.staircase(), batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, device=device,
@@ -77,29 +93,53 @@ def run_one(name: str, cfg: BenchConfig, seed: int, device=None, progress: bool 
     return record
 
 
-def run_benchmark(estimators, cfg: BenchConfig, seeds=(0,), out="bench", device=None, progress=True,
-                  log=print) -> list[dict]:
-    """Runs every (estimator, seed) not already finished in ``out``; returns all their records."""
-    out = Path(out)
-    factories_checked = [make_factory(name, critic=cfg.critic) for name in estimators]  # fail fast on bad names
-    del factories_checked
-    records = []
-    for name in estimators:
-        for seed in seeds:
-            path = run_path(out, cfg, name, seed)
-            if path.exists():
-                rec = read_json(path)
-                if rec.get("config") != _jsonable(asdict(cfg)):
-                    raise ValueError(f"{path} was made with another protocol ({rec.get('config')}); "
-                                     "use another --out directory")
-                log(f"[skip] {cfg.task} {name} seed {seed}: finished earlier ({path})")
-            else:
-                rec = run_one(name, cfg, seed, device, progress)
-                write_json_atomic(path, rec)
-                status = f"diverged at step {rec['diverged_at']}" if rec["diverged_at"] is not None else "done"
-                log(f"[{status}] {cfg.task} {name} seed {seed}: {rec['seconds']:.0f} s -> {path}")
-            records.append(rec)
-    return records
+def _describe(rec: dict) -> str:
+    status = f"diverged at step {rec['diverged_at']}, " if rec.get("diverged_at") is not None else ""
+    return f"{status}{rec['seconds']:.0f} s"
+
+
+def _validator(cfg: BenchConfig, relpath: str):
+    expected = _jsonable(asdict(cfg))
+
+    def validate(rec: dict) -> None:
+        if rec.get("config") != expected:
+            raise ValueError(f"{relpath} in the output directory was made with another protocol "
+                             f"({rec.get('config')}, now {expected}); use another --out directory")
+
+    return validate
+
+
+def bench_runs(estimators, cfgs, seeds=(0,), device=None) -> list[Run]:
+    """One :class:`~selfconsistency.runner.Run` per (protocol, estimator, seed), in that order."""
+    cfgs = [cfgs] if isinstance(cfgs, BenchConfig) else list(cfgs)
+    names = list(dict.fromkeys(canonical_name(n) for n in estimators))
+    for cfg in cfgs:
+        for name in names:
+            _factory(name, cfg)  # fail fast on bad names, before anything runs
+    device = resolve_device(device)
+    runs = []
+    for cfg in cfgs:
+        for name in names:
+            for seed in seeds:
+                relpath = str(run_path(Path(), cfg, name, seed))
+                runs.append(Run(key=f"{cfg.task} {cfg.critic} {name} seed {seed}", relpath=relpath, fn=run_one,
+                                args=(name, cfg, seed, device), validate=_validator(cfg, relpath),
+                                describe=_describe, gpu=device.startswith("cuda")))
+    return runs
+
+
+def run_benchmark(estimators, cfg, seeds=(0,), out="bench", device=None, progress=True, log=print,
+                  executor=None) -> list[dict]:
+    """Runs every (estimator, seed) of ``cfg`` (one :class:`BenchConfig` or several) not already finished
+    in ``out``; returns all their records.
+
+    ``executor``: where the runs execute (default in this process, one after another; see
+    :mod:`selfconsistency.executors`). Failed runs are recorded and raise
+    :class:`~selfconsistency.runner.RunsFailed` at the end, after the others finished.
+    """
+    runs = bench_runs(estimators, cfg, seeds, device)
+    outcome = execute(runs, out, executor, progress=progress, log=log, desc="bench")
+    return list(outcome.records.values())
 
 
 def _jsonable(d: dict) -> dict:

@@ -1,118 +1,21 @@
-"""Ratios and verdicts of the self-consistency tests, from the finished cells of one or more estimators.
+"""The report of the self-consistency tests: what :mod:`.judge` found, as tables, JSON and figures.
 
-Each ratio is formed per seed (numerator and reference trained with the same seed) and summarised over
-seeds by its mean and standard deviation; each verdict judges the seed mean against an ideal with a
-tolerance from :class:`Tolerances`, and carries that tolerance and the spread over seeds.
+:class:`Report` holds the finished cells of one dataset, has them judged (:mod:`.judge`), and renders
+the result: the verdict table (``str(report)``), Markdown with the ratio tables, JSON, and through
+:mod:`.figures` the PNGs of Figures 4–6 and Table 3.
 """
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .settings import SETTINGS, Ratio, expand_settings, plan_ratios
 from ..storage import read_json, write_json_atomic, write_text_atomic
+from . import judge
+from .judge import RatioSummary, Tolerances, Verdict
+from .settings import SETTINGS, expand_settings
 
 __all__ = ["Tolerances", "Verdict", "RatioSummary", "Report"]
-
-
-def _check_tol(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"tolerance {name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    """How far a seed-mean ratio may be from the ideal and still pass (ratios are unitless).
-
-    Defaults, read off Song & Ermon's figures and Table 3:
-
-    * ``independence = 0.1``: :math:`|\\hat I(X;Y_0)/\\hat I(X;X)| \\le 0.1` (Figure 4: the passing
-      estimators sit within a few hundredths of 0, I_GM well above);
-    * ``monotonicity = 0.1``: the baseline curve may drop by at most 0.1 between neighbouring ``t``
-      (seed noise on small test sets), else it is not non-decreasing;
-    * ``upper = 0.1``: the baseline ratio stays :math:`\\le 1.1`;
-    * ``data_processing = 0.2``: :math:`|r - 1| \\le 0.2` (Table 3 separates 1.01–1.08 from 1.27–1.30;
-      Figure 5's passing curves stay within about 0.1);
-    * ``additivity = 0.3``: :math:`|r - 2| \\le 0.3` (Figure 6: I_GM near 2; discriminative
-      estimators fall towards 1);
-    * ``min_mi = 0.05`` nats: a reference :math:`\\hat I` below this makes the ratio undefined, and
-      the verdict fails (an estimator that sees no dependence cannot be self-consistent).
-    """
-
-    independence: float = 0.1
-    monotonicity: float = 0.1
-    upper: float = 0.1
-    data_processing: float = 0.2
-    additivity: float = 0.3
-    min_mi: float = 0.05
-
-    def __post_init__(self):
-        for k, v in asdict(self).items():
-            _check_tol(v, k)
-
-
-@dataclass(frozen=True)
-class RatioSummary:
-    """One point of a figure for one estimator: the ratio per seed, its mean and std over seeds."""
-
-    estimator: str
-    setting: str
-    property: str
-    t: int | None
-    ideal: float | None
-    per_seed: dict            # seed -> ratio (None where undefined)
-    notes: list               # why a seed's ratio is undefined
-    mean: float | None
-    std: float | None
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One property of one setting, judged on seed means.
-
-    ``value`` is the judged statistic (the ratio at ``t``, the largest drop, or the maximum),
-    ``spread`` the standard deviation over seeds at that point (``None`` with one seed).
-    """
-
-    estimator: str
-    setting: str
-    property: str
-    ideal: str
-    tolerance: float
-    value: float | None
-    t: int | None
-    spread: float | None
-    seeds: int
-    passed: bool
-    note: str = ""
-
-
-def _index(cells):
-    return {(c["estimator"], c["measure"], c["t"], c["seed"]): c for c in cells}
-
-
-def _ratio_value(num, den, min_mi) -> tuple[float | None, str]:
-    if den is None:
-        return None, "reference not run"
-    for c, what in ((num, "cell"), (den, "reference")):
-        if c.get("diverged") or c.get("estimate") is None:
-            return None, f"{what} {c['measure']} t={c['t']} diverged"
-    if den["estimate"] < min_mi:
-        return None, f"reference Î({den['measure']}, t={den['t']}) = {den['estimate']:.3g} < min_mi"
-    return num["estimate"] / den["estimate"], ""
-
-
-def _mean_std(values):
-    if not values or any(v is None for v in values):
-        return None, None
-    m = sum(values) / len(values)
-    if len(values) < 2:
-        return m, None
-    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
 
 
 @dataclass(repr=False)
@@ -141,88 +44,17 @@ class Report:
             raise ValueError(f"a report covers one dataset, got cells of {sorted(datasets)}")
         self.dataset = datasets.pop() if datasets else None
         self.settings = SETTINGS if self.settings is None else expand_settings(self.settings)
-        self.summaries = self._summaries()
-        self.verdicts = self._verdicts()
+        self.summaries = judge.summarize(self.cells, self.settings, self.tolerances)
+        self.verdicts = judge.judge(self.summaries, self.tolerances)
 
-    # ------------------------------------------------------------------ ratios
+    # ------------------------------------------------------------------ judged
     @property
     def estimators(self) -> list[str]:
-        return list(dict.fromkeys(c["estimator"] for c in self.cells))
-
-    def _plan(self, name) -> list[Ratio]:
-        mine = [c for c in self.cells if c["estimator"] == name]
-        cfg = mine[0]["config"]
-        height = cfg["image_shape"][1]
-        rows = {c["t"] for c in mine if c["t"] is not None} | {height}
-        have = {(c["measure"], c["t"]) for c in mine}
-        try:
-            plan = plan_ratios(self.settings, sorted(rows), height, cfg["dp_offset"])
-        except ValueError:  # these cells allow no ratio of the chosen settings
-            return []
-        return [r for r in plan if r.numerator in have]
-
-    def _summaries(self) -> list[RatioSummary]:
-        index, out = _index(self.cells), []
-        for name in self.estimators:
-            seeds = sorted({c["seed"] for c in self.cells if c["estimator"] == name})
-            for r in self._plan(name):
-                per_seed, notes = {}, []
-                for s in seeds:
-                    num = index.get((name, *r.numerator, s))
-                    if num is None:
-                        continue
-                    value, note = _ratio_value(num, index.get((name, *r.denominator, s)), self.tolerances.min_mi)
-                    per_seed[s] = value
-                    if note:
-                        notes.append(f"seed {s}: {note}")
-                mean, std = _mean_std(list(per_seed.values()))
-                out.append(RatioSummary(name, r.setting, r.property, r.t, r.ideal, per_seed, notes, mean, std))
-        return out
+        return judge.estimators(self.cells)
 
     def curve(self, estimator: str, setting: str, prop: str) -> list[RatioSummary]:
         """The points of one curve, in increasing ``t``."""
-        pts = [s for s in self.summaries if (s.estimator, s.setting, s.property) == (estimator, setting, prop)]
-        return sorted(pts, key=lambda s: -1 if s.t is None else s.t)
-
-    # ------------------------------------------------------------------ verdicts
-    def _verdicts(self) -> list[Verdict]:
-        out = []
-        for name in self.estimators:
-            for setting, prop in dict.fromkeys((s.setting, s.property) for s in self.summaries if s.estimator == name):
-                out += self._judge(name, setting, prop)
-        return out
-
-    def _checks(self, prop: str, pts: list[RatioSummary]) -> list[tuple]:
-        """``(property, ideal, tolerance, value, t, spread, passed)`` of one curve, all points defined."""
-        tol = self.tolerances
-        if prop != "baseline":
-            ideal = pts[0].ideal
-            tolerance = tol.data_processing if prop == "data-processing" else tol.additivity
-            worst = max(pts, key=lambda p: abs(p.mean - ideal))
-            return [(f"{prop} ≈ {ideal:g}", f"{ideal:g}", tolerance, worst.mean, worst.t, worst.std,
-                     abs(worst.mean - ideal) <= tolerance)]
-        checks = [("independence (t=0)", "0", tol.independence, p.mean, 0, p.std, abs(p.mean) <= tol.independence)
-                  for p in pts if p.t == 0]
-        if len(pts) > 1:
-            drop, at = max(((a.mean - b.mean, b) for a, b in itertools.pairwise(pts)), key=lambda d: d[0])
-            checks.append(("non-decreasing in t", "drop ≤ 0", tol.monotonicity, drop, at.t, None,
-                           drop <= tol.monotonicity))
-        top = max(pts, key=lambda p: p.mean)
-        checks.append(("at most 1", "≤ 1", tol.upper, top.mean, top.t, top.std, top.mean <= 1 + tol.upper))
-        return checks
-
-    def _judge(self, name: str, setting: str, prop: str) -> list[Verdict]:
-        pts = self.curve(name, setting, prop)
-        seeds = max(len(p.per_seed) for p in pts)
-        undefined = [p for p in pts if p.mean is None]
-        if not undefined:
-            return [Verdict(name, setting, *check[:6], seeds, check[6]) for check in self._checks(prop, pts)]
-        # an undefined point fails every verdict of its curve, saying why
-        causes = [n for p in undefined for n in (p.notes or ["a seed is missing"])]
-        note = "undefined ratio: " + causes[0] + (f" (+{len(causes) - 1} more)" if len(causes) > 1 else "")
-        placeholders = [RatioSummary(name, setting, prop, p.t, p.ideal, {}, [], 0.0, None) for p in pts]
-        return [Verdict(name, setting, *check[:3], None, None, None, seeds, False, note)
-                for check in self._checks(prop, placeholders)]
+        return judge.curve(self.summaries, estimator, setting, prop)
 
     @property
     def passed(self) -> bool:
@@ -289,21 +121,7 @@ class Report:
 
     def ratio_records(self) -> list[dict]:
         """One row per (estimator, setting, property, t, seed): estimate, reference and ratio."""
-        index, out = _index(self.cells), []
-        for name in self.estimators:
-            for r in self._plan(name):
-                for s in sorted({c["seed"] for c in self.cells if c["estimator"] == name}):
-                    num = index.get((name, *r.numerator, s))
-                    if num is None:
-                        continue
-                    den = index.get((name, *r.denominator, s))
-                    ratio, note = _ratio_value(num, den, self.tolerances.min_mi)
-                    out.append({"estimator": name, "setting": r.setting, "property": r.property, "t": r.t,
-                                "seed": s, "measure": r.numerator[0], "estimate": num.get("estimate"),
-                                "reference_measure": list(r.denominator),
-                                "reference": None if den is None else den.get("estimate"), "ratio": ratio,
-                                "note": note})
-        return out
+        return judge.ratio_records(self.cells, self.settings, self.tolerances)
 
     def to_dict(self) -> dict:
         return {"dataset": self.dataset, "tolerances": asdict(self.tolerances), "passed": self.passed,

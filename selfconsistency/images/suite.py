@@ -8,6 +8,7 @@ at most the cell in flight.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
@@ -16,19 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from discmi import ConvCritic
 from micore import MIEstimator, TrainingDiverged, default_device
 from micore.validation import check_positive_float, check_positive_int
 
 from .data import DATASETS, ImageSplit, load_images
-from ..registry import DISCRIMINATIVE, make_factory
+from ..registry import canonical_name, family, make_factory
+from ..runner import Run, execute
 from .report import Report, Tolerances
 from .settings import default_rows, measure_pairs, measure_shapes, plan_ratios
-from ..storage import read_json, write_json_atomic
 
-__all__ = ["run", "Protocol", "PROTOCOLS", "DIGITS_CRITIC", "protocol_for", "builtin_factory", "cell_path",
+__all__ = ["run", "plan", "Plan", "run_cell", "Protocol", "PROTOCOLS", "DIGITS_CRITIC", "protocol_for", "builtin_factory", "cell_path",
            "estimator_label"]
 
 
@@ -67,12 +67,13 @@ DIGITS_CRITIC = dict(channels=(16, 32), hidden=128)
 
 def builtin_factory(name: str, dataset: str):
     """The factory of a registry name for the images of ``dataset`` (see :data:`DIGITS_CRITIC`)."""
-    factory = make_factory(name, critic="conv")  # fails early on unknown names
-    if dataset != "digits" or name.partition(":")[0].strip().lower() not in DISCRIMINATIVE:
+    factory = make_factory(name, domain="images")  # fails early on unknown names and vector-only estimators
+    if dataset != "digits" or family(name) != "discriminative":
         return factory
 
     def digits_factory(x_shape, y_shape):
-        return make_factory(name, critic=ConvCritic(x_shape, y_shape, **DIGITS_CRITIC))(x_shape, y_shape)
+        critic = ConvCritic(x_shape, y_shape, **DIGITS_CRITIC)
+        return make_factory(name, critic=critic, domain="images")(x_shape, y_shape)
 
     return digits_factory
 
@@ -130,7 +131,30 @@ def _pairs(measure, t, images, seed, split, dp_offset):
     return measure_pairs(measure, t, images, g, dp_offset)
 
 
-def _run_cell(factory, images: ImageSplit, measure, t, seed, config, device, progress) -> dict:
+_IMAGES: dict = {}  # (dataset, data_root, device) -> ImageSplit, loaded once per process
+
+
+def _images(dataset: str, data_root, device: str) -> ImageSplit:
+    key = (dataset, None if data_root is None else str(data_root), device)
+    if key not in _IMAGES:
+        _IMAGES[key] = load_images(dataset, data_root, download=False, device=device)
+    return _IMAGES[key]
+
+
+def _resolve(make, dataset: str):
+    return builtin_factory(make, dataset) if isinstance(make, str) else make
+
+
+def run_cell(make, name: str, measure: str, t: int | None, seed: int, config: dict, data_root, device: str,
+             progress: bool = True) -> dict:
+    """Trains a fresh estimator for one cell and evaluates it on held-out pairs; returns the cell's record.
+
+    ``make``: a registry name (resolved here, so the cell can run in another process) or a factory.
+    A diverged training is a result (it fails its verdicts), not an error.
+    """
+    dataset = config["dataset"]
+    images = _images(dataset, data_root, device)
+    factory = _resolve(make, dataset)
     x_shape, y_shape = measure_shapes(measure, images.shape)
     torch.manual_seed(seed)  # weight initialisation
     est = _build(factory, x_shape, y_shape)
@@ -148,14 +172,94 @@ def _run_cell(factory, images: ImageSplit, measure, t, seed, config, device, pro
         record["diverged"] = str(err)
     record["seconds"] = time.perf_counter() - start
     record["steps"] = len(est.history.loss) if est.history is not None else None
+    record.update(estimator=name, dataset=dataset, config=config, device=device)
     return record
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The cells of one estimator on one dataset, ready for :func:`~selfconsistency.runner.execute`."""
+
+    name: str
+    config: dict
+    runs: list
+    settings: tuple
+
+
+def _describe(rec: dict) -> str:
+    value = "—" if rec.get("estimate") is None else f"{rec['estimate']:.3f}"
+    return f"{value} nats"
+
+
+def plan(make, dataset: str = "digits", settings: Sequence[str] = ("baseline", "data-processing", "additivity"), *,
+         rows: Sequence[int] | None = None, seeds=1, device=None, epochs: int | None = None,
+         batch_size: int | None = None, lr: float | None = None, name: str | None = None, data_root=None,
+         download: bool = False, dp_offset: int = 3) -> Plan:
+    """Validates the arguments of :func:`run`, loads the images once, and lists the cells as runs."""
+    proto = protocol_for(dataset)
+    if isinstance(make, str):
+        name = name or canonical_name(make)
+        make = canonical_name(make)
+        builtin_factory(make, dataset)  # fails early on unknown names
+    elif not callable(make):
+        raise ValueError(f"make must be an estimator factory (x_shape, y_shape) -> MIEstimator or a name, "
+                         f"got {make!r}")
+    seeds = _seeds(seeds)
+    if epochs is not None:
+        check_positive_int(epochs, "epochs")
+    if batch_size is not None:
+        check_positive_int(batch_size, "batch_size", minimum=2)
+    if lr is not None:
+        check_positive_float(lr, "lr")
+    dev = default_device() if device is None else torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {device!r} asks for CUDA, but torch sees no GPU here; use --device cpu")
+    device = str(dev)
+    key = (dataset, None if data_root is None else str(data_root), device)
+    if key not in _IMAGES:
+        _IMAGES[key] = load_images(dataset, data_root, download=download, device=device)
+    images = _IMAGES[key]
+    height = images.height
+    ratios = plan_ratios(settings, default_rows(height) if rows is None else rows, height, dp_offset)
+
+    with torch.random.fork_rng(devices=[]):  # the probe leaves the caller's random state alone
+        probe = _build(_resolve(make, dataset), *measure_shapes("rows", images.shape))  # its label and family
+    name = name or estimator_label(probe)
+    family = "generative" if _is_generative(probe) else "discriminative"
+    # resumed cells must come from the same model: its printed architecture, hashed
+    model = hashlib.sha1(repr(probe).encode()).hexdigest()[:12]
+    del probe
+    config = {
+        "dataset": dataset, "image_shape": list(images.shape), "n_train": len(images.train),
+        "n_test": len(images.test), "family": family, "model": model,
+        "epochs": (proto.epochs_generative if family == "generative" else proto.epochs_discriminative)
+        if epochs is None else epochs,
+        "batch_size": proto.batch_size if batch_size is None else batch_size,
+        "lr": proto.lr if lr is None else lr, "dp_offset": dp_offset,
+    }
+    measures = list(dict.fromkeys(m for r in ratios for m in (r.denominator, r.numerator)))
+
+    def validate(rec: dict, relpath: str) -> None:
+        if rec.get("config") != config:
+            raise ValueError(f"{relpath} was made with another configuration ({rec.get('config')}, now "
+                             f"{config}); use another out directory")
+
+    runs = []
+    for seed in seeds:
+        for measure, t in measures:
+            relpath = str(cell_path(Path(), dataset, name, measure, t, seed))
+            runs.append(Run(key=f"{name} {measure} t={t} seed {seed}", relpath=relpath, fn=run_cell,
+                            args=(make, name, measure, t, seed, config, data_root, device),
+                            validate=functools.partial(validate, relpath=relpath), describe=_describe,
+                            gpu=dev.type == "cuda"))
+    return Plan(name, config, runs, tuple(settings) if not isinstance(settings, str) else (settings,))
 
 
 def run(make, dataset: str = "digits", settings: Sequence[str] = ("baseline", "data-processing", "additivity"), *,
         rows: Sequence[int] | None = None, seeds=1, device=None, epochs: int | None = None,
         batch_size: int | None = None, lr: float | None = None, out=None, name: str | None = None,
         data_root=None, download: bool = False, dp_offset: int = 3, tolerances: Tolerances | None = None,
-        progress: bool = True, log: Callable[[str], None] | None = None) -> Report:
+        progress: bool = True, log: Callable[[str], None] | None = None, executor=None) -> Report:
     """Runs the self-consistency tests of Song & Ermon (Sec. 6.2, App. B.2) for one estimator.
 
     Args:
@@ -177,72 +281,15 @@ def run(make, dataset: str = "digits", settings: Sequence[str] = ("baseline", "d
         dp_offset: ``t1 - t2`` of the data-processing setting (3 in the paper).
         tolerances: the verdicts' tolerances (default :class:`~selfconsistency.images.report.Tolerances`).
         progress: tqdm bars; ``log``: a callable receiving one line per finished or skipped cell.
+        executor: where the cells train (default in this process, one after another;
+            :class:`~selfconsistency.executors.ProcessExecutor` or
+            :class:`~selfconsistency.executors.RayExecutor` need ``make`` to be a name or a module-level
+            factory). A cell that raises is recorded and the others go on;
+            :class:`~selfconsistency.runner.RunsFailed` is raised at the end.
     Returns:
         a :class:`~selfconsistency.images.report.Report` of this estimator's cells.
     """
-    proto = protocol_for(dataset)
-    if isinstance(make, str):
-        name = name or make
-        factory = builtin_factory(make, dataset)
-    elif callable(make):
-        factory = make
-    else:
-        raise ValueError(f"make must be an estimator factory (x_shape, y_shape) -> MIEstimator or a name, "
-                         f"got {make!r}")
-    seeds = _seeds(seeds)
-    if epochs is not None:
-        check_positive_int(epochs, "epochs")
-    if batch_size is not None:
-        check_positive_int(batch_size, "batch_size", minimum=2)
-    if lr is not None:
-        check_positive_float(lr, "lr")
-    device = default_device() if device is None else torch.device(device)
-    images = load_images(dataset, data_root, download=download, device=device)
-    height = images.height
-    ratios = plan_ratios(settings, default_rows(height) if rows is None else rows, height, dp_offset)
-
-    with torch.random.fork_rng(devices=[]):  # the probe leaves the caller's random state alone
-        probe = _build(factory, *measure_shapes("rows", images.shape))  # its label and family
-    name = name or estimator_label(probe)
-    family = "generative" if _is_generative(probe) else "discriminative"
-    # resumed cells must come from the same model: its printed architecture, hashed
-    model = hashlib.sha1(repr(probe).encode()).hexdigest()[:12]
-    del probe
-    config = {
-        "dataset": dataset, "image_shape": list(images.shape), "n_train": len(images.train),
-        "n_test": len(images.test), "family": family, "model": model,
-        "epochs": (proto.epochs_generative if family == "generative" else proto.epochs_discriminative)
-        if epochs is None else epochs,
-        "batch_size": proto.batch_size if batch_size is None else batch_size,
-        "lr": proto.lr if lr is None else lr, "dp_offset": dp_offset,
-    }
-    measures = list(dict.fromkeys(m for r in ratios for m in (r.denominator, r.numerator)))
-    cells = []
-    total = len(measures) * len(seeds)
-    bar = tqdm(total=total, desc=f"{name} on {dataset}", unit="cell", disable=not progress)
-    try:
-        for seed in seeds:
-            for measure, t in measures:
-                path = None if out is None else cell_path(out, dataset, name, measure, t, seed)
-                if path is not None and path.exists():
-                    rec = read_json(path)
-                    if rec.get("config") != config:
-                        raise ValueError(f"{path} was made with another configuration ({rec.get('config')}, now "
-                                         f"{config}); use another out directory")
-                    status = "skip"
-                else:
-                    bar.set_postfix_str(f"{measure} t={t} seed {seed}")
-                    rec = _run_cell(factory, images, measure, t, seed, config, device, progress)
-                    rec.update(estimator=name, dataset=dataset, config=config, device=str(device))
-                    if path is not None:
-                        write_json_atomic(path, rec)
-                    status = "diverged" if rec["diverged"] else "done"
-                cells.append(rec)
-                bar.update(1)
-                if log is not None:
-                    value = "—" if rec["estimate"] is None else f"{rec['estimate']:.3f}"
-                    log(f"[{status}] {name} {measure} t={t} seed {seed}: {value} nats")
-    finally:
-        bar.close()
-    return Report(cells, tolerances, settings)
-
+    p = plan(make, dataset, settings, rows=rows, seeds=seeds, device=device, epochs=epochs, batch_size=batch_size,
+             lr=lr, name=name, data_root=data_root, download=download, dp_offset=dp_offset)
+    outcome = execute(p.runs, out, executor, progress=progress, log=log, desc=f"{p.name} on {dataset}")
+    return Report(list(outcome.records.values()), tolerances, settings)

@@ -1,0 +1,40 @@
+"""Planted run functions for the runner's tests: they must be module-level so that ``--jobs`` worker
+processes and Ray workers can import them (both get the test process's ``sys.path``)."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+
+def square(i: int, delay: float = 0.0, progress: bool = True) -> dict:
+    """A record that depends only on the argument, and which process made it."""
+    time.sleep(delay)
+    return {"i": i, "square": i * i, "pid": os.getpid()}
+
+
+def fail_on(i: int, bad: int, progress: bool = True) -> dict:
+    if i == bad:
+        raise RuntimeError(f"planted failure of run {i}")
+    return square(i)
+
+
+def die_once(i: int, marker: str, progress: bool = True) -> dict:
+    """Kills its own process (SIGKILL, as the OOM killer would) the first time; succeeds when retried."""
+    path = Path(marker)
+    if not path.exists():
+        path.write_text("died once")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return square(i)
+
+
+def always_die(i: int, progress: bool = True) -> dict:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return {}  # never reached
+
+
+def threads_seen(i: int, progress: bool = True) -> dict:
+    import torch
+
+    return {"i": i, "threads": torch.get_num_threads(), "pid": os.getpid()}
