@@ -86,7 +86,8 @@ def main() -> int:
     worst = max((abs(lv["bias"]) for r in runs if r["task"] == "gaussian" for lv in r["levels"]), default=0.0)
     if "gaussian" in tasks:
         ok = worst <= args.tolerance
-        print(f"Gaussian: largest |bias| {worst:.3f} {'<=' if ok else '>'} {args.tolerance}: {'PASS' if ok else 'FAIL'}")
+        print(f"Gaussian: largest |bias| {worst:.3f} {'<=' if ok else '>'} {args.tolerance}: "
+              f"{'PASS' if ok else 'FAIL'}")
         return 0 if ok else 1
     return 0
 

@@ -113,7 +113,8 @@ def dv_estimate(log_r: Tensor) -> Tensor:
 def infonce_lower_bound(log_r: Tensor) -> Tensor:
     r"""InfoNCE / CPC lower bound (van den Oord et al. 2018; Poole et al. 2019, Eq. 10).
 
-    .. math:: I_\text{NCE} = E\Big[\frac1n\sum_{i=1}^n \log\frac{e^{f(x_i,y_i)}}{\frac1n\sum_{j=1}^n e^{f(x_i,y_j)}}\Big],
+    .. math:: I_\text{NCE} = E\Big[\frac1n\sum_{i=1}^n
+              \log\frac{e^{f(x_i,y_i)}}{\frac1n\sum_{j=1}^n e^{f(x_i,y_j)}}\Big],
               \qquad f = \log r + c(x).
 
     **Lower bound**, never above :math:`\log n` (each term is at most :math:`\log n`); low variance,

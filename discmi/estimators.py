@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from micore import ESTIMATE, LOWER_BOUND
 from micore.validation import check_positive_float

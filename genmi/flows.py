@@ -78,7 +78,8 @@ class AffineCoupling(AffineCouplingTransform):
 
 
 class LogitPixels(Transform):
-    r"""RealNVP's image preprocessing on the features in ``mask``: :math:`v \mapsto \operatorname{logit}(\alpha + (1-2\alpha)v)`.
+    r"""RealNVP's image preprocessing on the features in ``mask``:
+    :math:`v \mapsto \operatorname{logit}(\alpha + (1-2\alpha)v)`.
 
     Maps dequantized pixels in ``[0, 1)`` to the real line (:math:`\alpha = 0.05` keeps them within
     :math:`\pm 2.94`); its log-determinant :math:`\sum \log(1-2\alpha) - \log p - \log(1-p)` keeps the

@@ -16,14 +16,23 @@ from micore import LOWER_BOUND, UPPER_BOUND, Estimate, MIEstimator
 from micore.estimator import DEFAULT_MAX_PAIRS
 from micore.validation import check_positive_int, check_samples
 
-from .known_encoder import (_log_prob_matrix, check_encoder, coordinate_log_prob_matrices, encode, infonce_terms,
-                            leave_one_out_terms)
+from .known_encoder import (
+    _log_prob_matrix,
+    check_encoder,
+    coordinate_log_prob_matrices,
+    encode,
+    infonce_terms,
+    leave_one_out_terms,
+)
 
 __all__ = ["sandwich", "total_correlation_bound", "LeaveOneOut", "TractableInfoNCE"]
 
 
 def _batches(encoder, x, batch_size: int, seed: int | None, stats: Callable[[object, Tensor], list[Tensor]]):
-    """Per batch of ``x``: draws ``y ~ encoder(x_b)`` and returns ``stats(dist, y)``; a partial last batch is dropped."""
+    """Per batch of ``x``: draws ``y ~ encoder(x_b)`` and returns ``stats(dist, y)``.
+
+    A partial last batch is dropped.
+    """
     check_encoder(encoder)
     x = check_samples(x, "x", None)
     bs = min(check_positive_int(batch_size, "batch_size", minimum=2), x.shape[0])

@@ -70,6 +70,82 @@ def _tensor_batches(x, y, batch_size: int, generator: torch.Generator):
             yield x[idx], y[idx]
 
 
+def _sampler_stream(estimator, data: Sampler, y, *, steps, epochs, batch_size: int, seed: int, device, name: str):
+    """Checks a sampler against ``estimator``; returns ``(steps, batches, true_mi)`` (``steps`` not yet checked)."""
+    if y is not None:
+        raise ValueError("y must be omitted when data is a Sampler (it draws both x and y)")
+    if epochs is not None:
+        raise ValueError("epochs needs a finite dataset; a Sampler is endless, give steps instead")
+    if tuple(data.x_shape) != estimator.x_shape or tuple(data.y_shape) != estimator.y_shape:
+        raise ValueError(f"the sampler draws x {list(data.x_shape)} and y {list(data.y_shape)}, but {name} "
+                         f"was built for x_dim={list(estimator.x_shape)}, y_dim={list(estimator.y_shape)}")
+    if steps is None:
+        steps = data.total_steps if isinstance(data, Staircase) else DEFAULT_STEPS
+    dtype = estimator.dtype
+    gen = torch.Generator(device=device).manual_seed(seed)
+
+    def batches():
+        for step in range(steps):
+            xb, yb = data.sample_at(step, batch_size, generator=gen, device=device)
+            yield xb.to(dtype), yb.to(dtype)
+
+    true_mi = [data.mi_at(s) for s in range(steps)]
+    return steps, batches, true_mi
+
+
+def _tensor_stream(estimator, x, y, *, steps, epochs, batch_size: int, seed: int, device):
+    """Checks tensor data against ``estimator``; returns ``(steps, batches, None)`` (``steps`` not yet checked)."""
+    if y is None:
+        raise ValueError("y is missing: pass fit(x, y, ...) or a Sampler")
+    x, y = check_pair(x, y, estimator.x_shape, estimator.y_shape, estimator.dtype)
+    if x.shape[0] < batch_size:
+        raise ValueError(f"batch_size ({batch_size}) is larger than the number of samples ({x.shape[0]})")
+    per_epoch = x.shape[0] // batch_size
+    if epochs is not None:
+        steps = check_positive_int(epochs, "epochs") * per_epoch
+    elif steps is None:
+        steps = DEFAULT_STEPS
+    x, y = x.to(device), y.to(device)
+    stream = _tensor_batches(x, y, batch_size, torch.Generator().manual_seed(seed))
+
+    def batches():
+        for _ in range(steps):
+            yield next(stream)
+
+    return steps, batches, None
+
+
+def _data_stream(estimator, data, y, *, steps, epochs, batch_size: int, seed: int, device, name: str):
+    """The training data of :func:`train`: ``(steps, batches, true_mi)``.
+
+    ``batches()`` yields the ``steps`` minibatches, already on ``device`` (and, from a sampler, in the
+    estimator's dtype); ``true_mi`` is the sampler's exact MI per step, ``None`` for tensor data.
+    """
+    if isinstance(data, Sampler):
+        return _sampler_stream(estimator, data, y, steps=steps, epochs=epochs, batch_size=batch_size, seed=seed,
+                               device=device, name=name)
+    return _tensor_stream(estimator, data, y, steps=steps, epochs=epochs, batch_size=batch_size, seed=seed,
+                          device=device)
+
+
+def _first_nonfinite(losses: torch.Tensor, start: int, stop: int) -> int | None:
+    """Index of the first NaN/inf in ``losses[start:stop]``, or ``None`` (synchronises with the device)."""
+    finite = torch.isfinite(losses[start:stop])
+    if bool(finite.all()):
+        return None
+    return start + int((~finite).nonzero()[0, 0])
+
+
+def _diverged(name: str, bad: int, losses: torch.Tensor, values: torch.Tensor | None, true_mi: list[float] | None,
+              **meta) -> TrainingDiverged:
+    """The :class:`TrainingDiverged` for a loss that became NaN/inf at step ``bad``, with the history before it."""
+    partial = TrainingHistory(
+        loss=losses[:bad].cpu().tolist(),
+        estimate=values[:bad].cpu().tolist() if values is not None else None,
+        true_mi=true_mi[:bad] if true_mi else None, **meta)
+    return TrainingDiverged(bad, float(losses[bad]), name, partial)
+
+
 def train(estimator, data, y=None, *, steps: int | None = None, epochs: int | None = None,
           batch_size: int | None = None, lr: float | None = None, seed: int = 0, device=None,
           progress: bool = True, record: bool = True, check_every: int = 10, desc: str | None = None
@@ -105,45 +181,9 @@ def train(estimator, data, y=None, *, steps: int | None = None, epochs: int | No
     if not params:
         raise ValueError(f"{name} has no trainable parameters: there is nothing to fit")
     estimator.to(device)
-    dtype = estimator.dtype
 
-    true_mi = None
-    if isinstance(data, Sampler):
-        if y is not None:
-            raise ValueError("y must be omitted when data is a Sampler (it draws both x and y)")
-        if epochs is not None:
-            raise ValueError("epochs needs a finite dataset; a Sampler is endless, give steps instead")
-        if tuple(data.x_shape) != estimator.x_shape or tuple(data.y_shape) != estimator.y_shape:
-            raise ValueError(f"the sampler draws x {list(data.x_shape)} and y {list(data.y_shape)}, but {name} "
-                             f"was built for x_dim={list(estimator.x_shape)}, y_dim={list(estimator.y_shape)}")
-        if steps is None:
-            steps = data.total_steps if isinstance(data, Staircase) else DEFAULT_STEPS
-        gen = torch.Generator(device=device).manual_seed(seed)
-
-        def batches():
-            for step in range(steps):
-                xb, yb = data.sample_at(step, batch_size, generator=gen, device=device)
-                yield xb.to(dtype), yb.to(dtype)
-
-        true_mi = [data.mi_at(s) for s in range(steps)]
-    else:
-        if y is None:
-            raise ValueError("y is missing: pass fit(x, y, ...) or a Sampler")
-        x, y = check_pair(data, y, estimator.x_shape, estimator.y_shape, dtype)
-        if x.shape[0] < batch_size:
-            raise ValueError(f"batch_size ({batch_size}) is larger than the number of samples ({x.shape[0]})")
-        per_epoch = x.shape[0] // batch_size
-        if epochs is not None:
-            steps = check_positive_int(epochs, "epochs") * per_epoch
-        elif steps is None:
-            steps = DEFAULT_STEPS
-        x, y = x.to(device), y.to(device)
-        stream = _tensor_batches(x, y, batch_size, torch.Generator().manual_seed(seed))
-
-        def batches():
-            for _ in range(steps):
-                yield next(stream)
-
+    steps, batches, true_mi = _data_stream(estimator, data, y, steps=steps, epochs=epochs, batch_size=batch_size,
+                                           seed=seed, device=device, name=name)
     steps = check_positive_int(steps, "steps")
     optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
     losses = torch.zeros(steps, device=device, dtype=torch.float64)
@@ -164,17 +204,11 @@ def train(estimator, data, y=None, *, steps: int | None = None, epochs: int | No
             if record and value is not None:
                 values[step] = value.detach()
             if (step + 1) % check_every == 0 or step + 1 == steps:
-                window = losses[checked:step + 1]
-                finite = torch.isfinite(window)
-                if not bool(finite.all()):
-                    bad = checked + int((~finite).nonzero()[0, 0])
+                bad = _first_nonfinite(losses, checked, step + 1)
+                if bad is not None:
                     bar.close()
-                    partial = TrainingHistory(
-                        loss=losses[:bad].cpu().tolist(),
-                        estimate=values[:bad].cpu().tolist() if record else None,
-                        true_mi=true_mi[:bad] if true_mi else None, batch_size=batch_size, lr=lr, seed=seed,
-                        device=str(device), seconds=time.perf_counter() - start)
-                    raise TrainingDiverged(bad, float(losses[bad]), name, partial)
+                    raise _diverged(name, bad, losses, values, true_mi, batch_size=batch_size, lr=lr, seed=seed,
+                                    device=str(device), seconds=time.perf_counter() - start)
                 bar.update(step + 1 - checked)
                 checked = step + 1
                 if progress:

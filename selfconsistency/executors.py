@@ -127,6 +127,41 @@ class ProcessExecutor:
         self.jobs = jobs
         self.threads = threads if threads is not None else max(1, available_cpus() // jobs)
 
+    @staticmethod
+    def _worker_died(conn, busy: dict, queue: deque) -> tuple | None:
+        """Forgets the dead worker behind ``conn`` (a key of ``busy``) and deals with its run.
+
+        The run goes back to the front of ``queue`` if it has retries left (:data:`WORKER_RETRIES`);
+        otherwise the ``(run, None, error)`` reporting it failed is returned, for the caller to yield.
+        """
+        proc, run, attempts = busy.pop(conn)
+        conn.close()
+        code = proc.exitcode
+        why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        if attempts < WORKER_RETRIES:
+            print(f"[retry] {run.key}: its worker process died ({why}); running it again", file=sys.stderr)
+            queue.appendleft((run, attempts + 1))
+            return None
+        return run, None, (f"WorkerDied: the worker process running this run died ({why}) "
+                           f"{attempts + 1} times (killed, or out of memory?)")
+
+    @staticmethod
+    def _stop_workers(idle: list, busy: dict) -> None:
+        """Asks the idle workers to exit and terminates the busy ones (their runs are lost)."""
+        for conn, _proc in idle:
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+        for _conn, (proc, _, _) in busy.items():
+            proc.terminate()
+        for _conn, proc in idle:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+        for proc, _, _ in busy.values():
+            proc.join(timeout=5)
+
     def map_unordered(self, runs: Sequence[Run], progress: bool = True) -> Iterator[tuple]:
         import multiprocessing as mp
         from multiprocessing.connection import wait
@@ -172,33 +207,13 @@ class ProcessExecutor:
                         proc.join(timeout=1)
                         if proc.is_alive():
                             continue
-                        del busy[conn]
-                        conn.close()
-                        code = proc.exitcode
-                        why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                        if attempts < WORKER_RETRIES:
-                            print(f"[retry] {run.key}: its worker process died ({why}); running it again",
-                                  file=sys.stderr)
-                            queue.appendleft((run, attempts + 1))
-                        else:
-                            yield run, None, (f"WorkerDied: the worker process running this run died ({why}) "
-                                              f"{attempts + 1} times (killed, or out of memory?)")
+                        failed = self._worker_died(conn, busy, queue)
+                        if failed is not None:
+                            yield failed
                         if queue:
                             idle.append(start_worker())
         finally:
-            for conn, proc in idle:
-                try:
-                    conn.send(None)
-                except OSError:
-                    pass
-            for conn, (proc, _, _) in busy.items():
-                proc.terminate()
-            for conn, proc in idle:
-                proc.join(timeout=5)
-                if proc.is_alive():
-                    proc.terminate()
-            for proc, _, _ in busy.values():
-                proc.join(timeout=5)
+            self._stop_workers(idle, busy)
 
 
 def _ray_call(fn, args: tuple, threads: int) -> tuple[dict | None, str | None]:

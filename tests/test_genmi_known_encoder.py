@@ -11,8 +11,16 @@ import pytest
 import torch
 from torch.distributions import Independent, MultivariateNormal, Normal
 
-from genmi import (LeaveOneOut, TractableInfoNCE, conditional_log_prob_matrix, infonce_tractable_lower,
-                   leave_one_out_upper, sandwich, total_correlation_bound, total_correlation_upper)
+from genmi import (
+    LeaveOneOut,
+    TractableInfoNCE,
+    conditional_log_prob_matrix,
+    infonce_tractable_lower,
+    leave_one_out_upper,
+    sandwich,
+    total_correlation_bound,
+    total_correlation_upper,
+)
 from micore.tasks import CorrelatedGaussian
 
 Z = 3.0

@@ -9,7 +9,7 @@ import discmi
 from discmi import CPC, DV, JS, MINE, NWJ, SMILE, TUBA, InfoNCE, Interpolated, ReMINE
 from discmi.critics import ConvCritic, JointCritic, SeparableCritic
 from micore import Estimate, MIEstimator
-from micore.tasks import CorrelatedGaussian, OneHot, Staircase
+from micore.tasks import CorrelatedGaussian, Staircase
 
 ALL = [NWJ, TUBA, DV, MINE, InfoNCE, JS, Interpolated, SMILE, ReMINE]
 

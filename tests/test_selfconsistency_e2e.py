@@ -15,7 +15,6 @@ import selfconsistency
 from discmi import SMILE, ConvCritic, JointCritic
 from selfconsistency.images.suite import DIGITS_CRITIC, builtin_factory
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

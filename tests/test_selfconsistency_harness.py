@@ -6,7 +6,6 @@ must get are known exactly (see that module); their trainings take a fraction of
 import json
 
 import pytest
-import torch
 from selfconsistency_fixtures import FailAfter, blind, constant, pixel, reversed_pixel
 
 from selfconsistency import Report, Tolerances, run

@@ -28,7 +28,7 @@ def test_translation_shifts_each_image_by_its_own_integer_offset():
     dy = torch.round(-theta[:, 1, 2] * 8 / 2).long()
     m = max_shift_pixels(8)
     assert m == 1 and int(dx.abs().max()) <= m and int(dy.abs().max()) <= m
-    assert len(set(zip(dx.tolist(), dy.tolist()))) > 1  # per image, not one draw for the batch
+    assert len(set(zip(dx.tolist(), dy.tolist(), strict=True))) > 1  # per image, not one draw for the batch
     for i in range(32):  # bilinear sampling of an integer shift is the exact shift, zeros shifted in
         expected = torch.zeros_like(x[i])
         sy, sx = int(dy[i]), int(dx[i])

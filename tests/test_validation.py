@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from discmi import NWJ, SMILE, Interpolated, InfoNCE, ReMINE, MINE
+from discmi import MINE, NWJ, SMILE, InfoNCE, Interpolated, ReMINE
 from micore import TrainingDiverged
 from micore.tasks import CorrelatedGaussian, OneHot
 
@@ -152,4 +152,4 @@ def test_task_arguments_are_checked():
     with pytest.raises(ValueError, match="n_classes"):
         OneHot(1)
     with pytest.raises(ValueError, match="Cubic task has no Normal encoder"):
-        CorrelatedGaussian(dim=5, mi=1.0, cubic=True).encoder
+        _ = CorrelatedGaussian(dim=5, mi=1.0, cubic=True).encoder

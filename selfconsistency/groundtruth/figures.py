@@ -28,7 +28,7 @@ def plot_runs(runs: list[dict], path, smooth: float | None = None) -> Path:
     tasks = [t for t in TASKS if any(r["config"]["task"] == t for r in runs)]
     names = list(dict.fromkeys(r["estimator"] for r in runs))
     critics = list(dict.fromkeys(r["config"]["critic"] for r in runs))
-    colors = {c: col for c, col in zip(critics, ("tab:blue", "tab:orange", "tab:green"))}
+    colors = {c: col for c, col in zip(critics, ("tab:blue", "tab:orange", "tab:green"), strict=False)}
     fig, axes = plt.subplots(len(tasks), len(names), figsize=(3.2 * len(names), 2.8 * len(tasks)),
                              squeeze=False, sharex=True, sharey=True)
     top = 0.0

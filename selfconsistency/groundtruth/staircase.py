@@ -21,7 +21,8 @@ from ..registry import canonical_name, family, make_factory
 from ..runner import Run, execute
 from ..storage import read_json
 
-__all__ = ["BenchConfig", "run_one", "run_benchmark", "bench_runs", "resolve_device", "load_runs", "run_path", "QUICK", "TASKS"]
+__all__ = ["BenchConfig", "run_one", "run_benchmark", "bench_runs", "resolve_device", "load_runs", "run_path",
+           "QUICK", "TASKS"]
 
 TASKS = ("gaussian", "cubic")
 

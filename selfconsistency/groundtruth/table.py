@@ -53,7 +53,8 @@ def summarize(runs: list[dict]) -> list[Summary]:
             t = torch.tensor([math.nan if v is None else v for v in vals], dtype=torch.float64)
             finite = t[torch.isfinite(t)]
             if len(finite) < 2:
-                s.levels.append(LevelStats(mi, math.nan, math.nan, math.nan, len(finite), len(t) - len(finite), len(rs)))
+                s.levels.append(LevelStats(mi, math.nan, math.nan, math.nan, len(finite), len(t) - len(finite),
+                                           len(rs)))
                 continue
             err = finite - mi
             s.levels.append(LevelStats(mi, float(err.mean()), float(finite.var()), float((err ** 2).mean()),
@@ -82,8 +83,8 @@ def table_markdown(summaries: list[Summary], compare_seed: bool = True) -> str:
         tasks = [t for t in TASKS if any(s.task == t for s in ss)]
         names = list(dict.fromkeys(s.estimator for s in ss))
         levels = {t: next(s for s in ss if s.task == t).levels for t in tasks}
-        head = ["", "estimator"] + [f"{t.capitalize()} {int(l.mi) if l.mi.is_integer() else l.mi}"
-                                    for t in tasks for l in levels[t]]
+        head = ["", "estimator"] + [f"{t.capitalize()} {int(lv.mi) if lv.mi.is_integer() else lv.mi}"
+                                    for t in tasks for lv in levels[t]]
         lines += [f"### {critic} critic", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for metric in ("bias", "var", "mse"):
             for i, name in enumerate(names):

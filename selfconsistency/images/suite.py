@@ -22,14 +22,14 @@ from discmi import ConvCritic
 from micore import MIEstimator, TrainingDiverged, default_device
 from micore.validation import check_positive_float, check_positive_int
 
-from .data import DATASETS, ImageSplit, load_images
 from ..registry import canonical_name, family, make_factory
 from ..runner import Run, execute
+from .data import DATASETS, ImageSplit, load_images
 from .report import Report, Tolerances
 from .settings import default_rows, measure_pairs, measure_shapes, plan_ratios
 
-__all__ = ["run", "plan", "Plan", "run_cell", "Protocol", "PROTOCOLS", "DIGITS_CRITIC", "protocol_for", "builtin_factory", "cell_path",
-           "estimator_label"]
+__all__ = ["run", "plan", "Plan", "run_cell", "Protocol", "PROTOCOLS", "DIGITS_CRITIC", "protocol_for",
+           "builtin_factory", "cell_path", "estimator_label"]
 
 
 @dataclass(frozen=True)
