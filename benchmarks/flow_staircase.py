@@ -10,6 +10,7 @@ when the Gaussian bias exceeds ``--tolerance`` (0.3 nats, the issue's check) at 
     python benchmarks/flow_staircase.py --task both --seeds 2
     python benchmarks/flow_staircase.py --steps-per-level 500  # a quick look
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,17 +33,23 @@ def run(task: str, seed: int, steps_per_level: int, device) -> dict:
     torch.manual_seed(seed)
     est = FlowMI(20, 20)
     stairs = Staircase(LEVELS, steps_per_level, dim=20, cubic=task == "cubic")
-    hist = est.fit(stairs, batch_size=64, lr=5e-4, seed=seed, device=device, progress=True,
-                   desc=f"{task} seed {seed}")
+    hist = est.fit(stairs, batch_size=64, lr=5e-4, seed=seed, device=device, progress=True, desc=f"{task} seed {seed}")
     values = torch.tensor(hist.estimate, dtype=torch.float64)
     levels = []
     for i, mi in enumerate(LEVELS):
-        seg = values[i * steps_per_level:(i + 1) * steps_per_level]
-        levels.append(dict(mi=mi, bias=float(seg.mean() - mi), var=float(seg.var()),
-                           mse=float(((seg - mi) ** 2).mean())))
+        seg = values[i * steps_per_level : (i + 1) * steps_per_level]
+        levels.append(
+            dict(mi=mi, bias=float(seg.mean() - mi), var=float(seg.var()), mse=float(((seg - mi) ** 2).mean()))
+        )
     held_out = est.estimate(*stairs.tasks[-1].sample(10_000, seed=10_000 + seed, device=est.device))
-    return dict(task=task, seed=seed, levels=levels, held_out_last_level=held_out.to_dict(),
-                seconds=hist.seconds, steps_per_second=len(hist.loss) / hist.seconds)
+    return dict(
+        task=task,
+        seed=seed,
+        levels=levels,
+        held_out_last_level=held_out.to_dict(),
+        seconds=hist.seconds,
+        steps_per_second=len(hist.loss) / hist.seconds,
+    )
 
 
 def table(runs: list[dict]) -> str:
@@ -73,21 +80,26 @@ def main() -> int:
     tasks = ("gaussian", "cubic") if args.task == "both" else (args.task,)
     start = time.perf_counter()
     runs = [run(t, s, args.steps_per_level, args.device) for t in tasks for s in range(args.seeds)]
-    print(f"\nGM (Flow), {args.steps_per_level} steps per level, {args.seeds} seed(s); |bias|, var, mse of the "
-          "per-step estimates per level; in parentheses Song & Ermon (2020) Table 2\n")
+    print(
+        f"\nGM (Flow), {args.steps_per_level} steps per level, {args.seeds} seed(s); |bias|, var, mse of the "
+        "per-step estimates per level; in parentheses Song & Ermon (2020) Table 2\n"
+    )
     print(table(runs))
     for r in runs:
         h = r["held_out_last_level"]
-        print(f"\n{r['task']} seed {r['seed']}: held-out estimate at MI 10 after training: {h['value']:.3f} ± "
-              f"{h['stderr']:.3f} ({h['n']} samples); {r['steps_per_second']:.1f} steps/s")
+        print(
+            f"\n{r['task']} seed {r['seed']}: held-out estimate at MI 10 after training: {h['value']:.3f} ± "
+            f"{h['stderr']:.3f} ({h['n']} samples); {r['steps_per_second']:.1f} steps/s"
+        )
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     if args.out:
         Path(args.out).write_text(json.dumps(runs, indent=1))
     worst = max((abs(lv["bias"]) for r in runs if r["task"] == "gaussian" for lv in r["levels"]), default=0.0)
     if "gaussian" in tasks:
         ok = worst <= args.tolerance
-        print(f"Gaussian: largest |bias| {worst:.3f} {'<=' if ok else '>'} {args.tolerance}: "
-              f"{'PASS' if ok else 'FAIL'}")
+        print(
+            f"Gaussian: largest |bias| {worst:.3f} {'<=' if ok else '>'} {args.tolerance}: {'PASS' if ok else 'FAIL'}"
+        )
         return 0 if ok else 1
     return 0
 

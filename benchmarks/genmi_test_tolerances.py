@@ -11,6 +11,7 @@ the tests use: |mean| + 4 sd, rounded up to 0.05.
     python benchmarks/genmi_test_tolerances.py --seeds 6
     python benchmarks/genmi_test_tolerances.py --only ba
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,12 @@ def main() -> None:
             t = time.perf_counter()
             for mi, value, _ in short_staircase(seed):
                 errors[mi].append(value - mi)
-            print(f"flow seed {seed}: " + "  ".join(f"MI {mi:g}: {errors[mi][-1]:+.3f}" for mi in SHORT_LEVELS)
-                  + f"  ({time.perf_counter() - t:.0f} s)", flush=True)
+            print(
+                f"flow seed {seed}: "
+                + "  ".join(f"MI {mi:g}: {errors[mi][-1]:+.3f}" for mi in SHORT_LEVELS)
+                + f"  ({time.perf_counter() - t:.0f} s)",
+                flush=True,
+            )
         for mi in SHORT_LEVELS:
             report(f"flow, MI {mi:g}", errors[mi])
     if args.only in (None, "ba"):
@@ -51,8 +56,11 @@ def main() -> None:
             t = time.perf_counter()
             lower.append(TASK.mi - train_lower(seed).value)
             upper.append(train_upper(seed).value - TASK.mi)
-            print(f"ba seed {seed}: MI - lower {lower[-1]:+.3f}  upper - MI {upper[-1]:+.3f}"
-                  f"  ({time.perf_counter() - t:.0f} s)", flush=True)
+            print(
+                f"ba seed {seed}: MI - lower {lower[-1]:+.3f}  upper - MI {upper[-1]:+.3f}"
+                f"  ({time.perf_counter() - t:.0f} s)",
+                flush=True,
+            )
         report("ba lower (MI - value)", lower)
         report("ba upper (value - MI)", upper)
 

@@ -20,6 +20,7 @@ process and its peak memory reported (CPU: peak RSS growth; CUDA: ``max_memory_a
     python benchmarks/training_speed.py                 # CPU, threads as torch sets them
     python benchmarks/training_speed.py --device cuda --steps 500
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,7 @@ def flow_run(steps: int, device) -> float:
     est = FlowMI(DIM, DIM)
     _sync(device)
     t = time.perf_counter()
-    est.fit(CorrelatedGaussian(DIM, MI), steps=steps, batch_size=BATCH, lr=LR, seed=0, device=device,
-            progress=False)
+    est.fit(CorrelatedGaussian(DIM, MI), steps=steps, batch_size=BATCH, lr=LR, seed=0, device=device, progress=False)
     _sync(device)
     return (time.perf_counter() - t) / steps
 
@@ -83,10 +83,12 @@ def bare_run(critic: str, steps: int, device) -> float:
             h = (x @ w[:, :DIM].T)[:, None, :] + torch.addmm(first.bias, y, w[:, DIM:].T)[None, :, :]
             return rest(h.view(-1, HIDDEN)).view(BATCH, BATCH)
     else:
-        g = nn.Sequential(nn.Linear(DIM, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU(),
-                          nn.Linear(HIDDEN, EMBED))
-        h = nn.Sequential(nn.Linear(DIM, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU(),
-                          nn.Linear(HIDDEN, EMBED))
+        g = nn.Sequential(
+            nn.Linear(DIM, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, EMBED)
+        )
+        h = nn.Sequential(
+            nn.Linear(DIM, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, EMBED)
+        )
         model = nn.ModuleList([g, h]).to(device)
 
         def scores(x, y):
@@ -170,8 +172,13 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    results = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-               "steps_per_round": args.steps, "rounds": args.rounds}
+    results = {
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "steps_per_round": args.steps,
+        "rounds": args.rounds,
+    }
     print(f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
 
     for critic in ("joint", "separable"):
@@ -184,14 +191,18 @@ def main() -> None:
                 mm.append(matmul_flops(device))
         row = {"library_ms": 1e3 * statistics.median(lib), "bare_ms": 1e3 * statistics.median(bare)}
         row["library_over_bare"] = row["library_ms"] / row["bare_ms"]
-        line = (f"{critic:9s} library {row['library_ms']:7.2f} ms/step  bare {row['bare_ms']:7.2f} ms/step  "
-                f"library/bare {row['library_over_bare']:.3f}")
+        line = (
+            f"{critic:9s} library {row['library_ms']:7.2f} ms/step  bare {row['bare_ms']:7.2f} ms/step  "
+            f"library/bare {row['library_over_bare']:.3f}"
+        )
         if critic == "joint":
             row["matmul_gflops"] = statistics.median(mm) / 1e9
             row["library_gflops"] = joint_step_flops() / statistics.median(lib) / 1e9
             row["fraction_of_matmul"] = row["library_gflops"] / row["matmul_gflops"]
-            line += (f"  critic {row['library_gflops']:.1f} GFLOP/s = {100 * row['fraction_of_matmul']:.0f}% "
-                     f"of matmul ({row['matmul_gflops']:.1f} GFLOP/s)")
+            line += (
+                f"  critic {row['library_gflops']:.1f} GFLOP/s = {100 * row['fraction_of_matmul']:.0f}% "
+                f"of matmul ({row['matmul_gflops']:.1f} GFLOP/s)"
+            )
         results[critic] = row
         print(line, flush=True)
 
@@ -201,12 +212,13 @@ def main() -> None:
     for _ in range(args.rounds):
         flow.append(flow_run(args.steps, device))
         joint.append(library_run("joint", args.steps, device))
-    results["flow"] = {"library_ms": 1e3 * statistics.median(flow),
-                       "joint_library_ms": 1e3 * statistics.median(joint)}
+    results["flow"] = {"library_ms": 1e3 * statistics.median(flow), "joint_library_ms": 1e3 * statistics.median(joint)}
     results["flow"]["flow_over_joint"] = statistics.median(flow) / statistics.median(joint)
-    print(f"gm-flow   library {results['flow']['library_ms']:7.2f} ms/step  beside joint critic "
-          f"{results['flow']['joint_library_ms']:.2f} ms/step: ratio {results['flow']['flow_over_joint']:.2f}",
-          flush=True)
+    print(
+        f"gm-flow   library {results['flow']['library_ms']:7.2f} ms/step  beside joint critic "
+        f"{results['flow']['joint_library_ms']:.2f} ms/step: ratio {results['flow']['flow_over_joint']:.2f}",
+        flush=True,
+    )
 
     mem = scores_memory(str(device), args.n_scores)
     results["scores_memory"] = mem

@@ -7,6 +7,7 @@ one-hot set, I = log 16); the test allows |estimate - I| <= |mean - I| + 4 sd (r
 
     python benchmarks/training_tolerances.py --seeds 8
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,9 @@ from selfconsistency.groundtruth.short_training import MI, NAMES, ONEHOT_CLASSES
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--seeds", type=int, default=8)
-    p.add_argument("--only", nargs="*", default=None,
-                   help=f"estimators to run, among {sorted(NAMES)} and remine-onehot")
+    p.add_argument(
+        "--only", nargs="*", default=None, help=f"estimators to run, among {sorted(NAMES)} and remine-onehot"
+    )
     args = p.parse_args()
     unknown = sorted(set(args.only or ()) - {*NAMES, "remine-onehot"})
     if unknown:
@@ -37,8 +39,11 @@ def main() -> None:
         t = time.perf_counter()
         vals = [run(seed) for seed in range(args.seeds)]
         m, sd = statistics.mean(vals), statistics.stdev(vals)
-        print(f"{name:14s} mean {m:.3f}  sd {sd:.3f}  bias {m - truth:+.3f}  tol {abs(m - truth) + 4 * sd:.3f}"
-              f"  ({(time.perf_counter() - t) / args.seeds:.1f} s/seed)", flush=True)
+        print(
+            f"{name:14s} mean {m:.3f}  sd {sd:.3f}  bias {m - truth:+.3f}  tol {abs(m - truth) + 4 * sd:.3f}"
+            f"  ({(time.perf_counter() - t) / args.seeds:.1f} s/seed)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

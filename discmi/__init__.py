@@ -4,6 +4,7 @@ Bounds are pure functions of a log density-ratio score matrix (:mod:`discmi.boun
 pair a critic (:mod:`discmi.critics`) with an objective and an estimate. ``ESTIMATORS`` names them
 (``nwj``, ``cpc``, ``smile[:tau]``, ...; see :mod:`discmi.registry`).
 """
+
 from . import bounds
 from .base import CriticEstimator
 from .critics import ConvCritic, JointCritic, SeparableCritic
@@ -12,6 +13,20 @@ from .registry import ESTIMATORS
 from .remine import ReMINE
 
 __all__ = [
-    "NWJ", "TUBA", "DV", "MINE", "InfoNCE", "CPC", "JS", "Interpolated", "SMILE", "ReMINE",
-    "CriticEstimator", "JointCritic", "SeparableCritic", "ConvCritic", "bounds", "ESTIMATORS",
+    "NWJ",
+    "TUBA",
+    "DV",
+    "MINE",
+    "InfoNCE",
+    "CPC",
+    "JS",
+    "Interpolated",
+    "SMILE",
+    "ReMINE",
+    "CriticEstimator",
+    "JointCritic",
+    "SeparableCritic",
+    "ConvCritic",
+    "bounds",
+    "ESTIMATORS",
 ]

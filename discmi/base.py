@@ -1,4 +1,5 @@
 """The shared shape of every discriminative estimator: a critic, an objective, and a bound."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn
@@ -49,8 +50,7 @@ class CriticEstimator(MIEstimator):
     def _critic(self, x: Tensor, y: Tensor) -> Tensor:
         out = self.critic(x, y)
         if out.shape != (x.shape[0],):
-            raise ValueError(f"the critic must return one score per pair, shape [{x.shape[0]}]; "
-                             f"got {list(out.shape)}")
+            raise ValueError(f"the critic must return one score per pair, shape [{x.shape[0]}]; got {list(out.shape)}")
         return out
 
     def _critic_pairs(self, x: Tensor, y: Tensor) -> Tensor:

@@ -12,6 +12,7 @@ Each docstring gives the paper's formula and the substitution.
 
 Results are 0-dim tensors on the input's device and dtype; gradients flow through.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
-    "nwj_lower_bound", "tuba_lower_bound", "dv_estimate", "infonce_lower_bound", "js_fgan_lower_bound",
-    "interpolated_lower_bound", "smile_estimate", "remine_objective", "log_mean_exp_offdiag",
+    "nwj_lower_bound",
+    "tuba_lower_bound",
+    "dv_estimate",
+    "infonce_lower_bound",
+    "js_fgan_lower_bound",
+    "interpolated_lower_bound",
+    "smile_estimate",
+    "remine_objective",
+    "log_mean_exp_offdiag",
     "log_mean_exp_leave_one_out",
 ]
 

@@ -4,6 +4,7 @@ A critic may also offer ``all_pairs(x, y) -> [m, k]`` (``T(x_i, y_j)`` for every
 do better than evaluating ``m * k`` concatenated rows; estimators use it when present. Any
 ``nn.Module`` with the paired call signature can be passed to an estimator as its critic.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,8 @@ class JointCritic(nn.Module):
     def all_pairs(self, x: Tensor, y: Tensor) -> Tensor:
         """``T(x_i, y_j)``: ``[m, k]`` from ``x: [m, x_dim]``, ``y: [k, y_dim]``."""
         w = self.first.weight
-        hx = x @ w[:, :self.x_dim].T                              # [m, h]
-        hy = torch.addmm(self.first.bias, y, w[:, self.x_dim:].T)  # [k, h]
+        hx = x @ w[:, : self.x_dim].T  # [m, h]
+        hy = torch.addmm(self.first.bias, y, w[:, self.x_dim :].T)  # [k, h]
         h = (hx[:, None, :] + hy[None, :, :]).view(-1, w.shape[0])
         return self.rest(h).view(x.shape[0], y.shape[0])
 
@@ -91,8 +92,10 @@ class ConvCritic(nn.Module):
         super().__init__()
         x_shape, y_shape = as_shape(x_shape, "x_dim"), as_shape(y_shape, "y_dim")
         if len(x_shape) != 3 or len(y_shape) != 3 or x_shape[1:] != y_shape[1:]:
-            raise ValueError("the conv critic needs image shapes (C, H, W) with equal H, W for x and y; "
-                             f"got x_dim={x_shape}, y_dim={y_shape}")
+            raise ValueError(
+                "the conv critic needs image shapes (C, H, W) with equal H, W for x and y; "
+                f"got x_dim={x_shape}, y_dim={y_shape}"
+            )
         self.cx = x_shape[0]
         c1, c2 = channels
         self.conv1 = nn.Conv2d(x_shape[0] + y_shape[0], c1, 5, stride=2, padding=2)
@@ -108,9 +111,9 @@ class ConvCritic(nn.Module):
         return self._tail(self.conv1(torch.cat([x, y], dim=1)))
 
     def all_pairs(self, x: Tensor, y: Tensor) -> Tensor:
-        wx, wy = self.conv1.weight[:, :self.cx], self.conv1.weight[:, self.cx:]
-        hx = F.conv2d(x, wx, None, stride=2, padding=2)                 # [m, c1, h, w]
-        hy = F.conv2d(y, wy, self.conv1.bias, stride=2, padding=2)      # [k, c1, h, w]
+        wx, wy = self.conv1.weight[:, : self.cx], self.conv1.weight[:, self.cx :]
+        hx = F.conv2d(x, wx, None, stride=2, padding=2)  # [m, c1, h, w]
+        hy = F.conv2d(y, wy, self.conv1.bias, stride=2, padding=2)  # [k, c1, h, w]
         h1 = (hx[:, None] + hy[None, :]).flatten(0, 1)
         return self._tail(h1).view(x.shape[0], y.shape[0])
 
@@ -121,8 +124,10 @@ def make_critic(spec, x_shape: Shape, y_shape: Shape) -> nn.Module:
         return spec
     if spec in ("joint", "separable"):
         if len(x_shape) != 1 or len(y_shape) != 1:
-            raise ValueError(f'critic="{spec}" needs flat vectors (x_dim, y_dim ints); got x_dim={x_shape}, '
-                             f'y_dim={y_shape}: use critic="conv" for images')
+            raise ValueError(
+                f'critic="{spec}" needs flat vectors (x_dim, y_dim ints); got x_dim={x_shape}, '
+                f'y_dim={y_shape}: use critic="conv" for images'
+            )
         cls = JointCritic if spec == "joint" else SeparableCritic
         return cls(x_shape[0], y_shape[0])
     if spec == "conv":

@@ -3,6 +3,7 @@
 Each is a :class:`~discmi.base.CriticEstimator`: a critic, the objective it is trained with, and
 the bound it is evaluated with (see :mod:`discmi.bounds` for the formulas).
 """
+
 from __future__ import annotations
 
 import math
@@ -211,4 +212,3 @@ class SMILE(CriticEstimator):
 
     def extra_repr(self) -> str:
         return f"tau={self.tau}"
-

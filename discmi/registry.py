@@ -8,6 +8,7 @@ by default the joint critic on vectors and the paper's conv critic on images.
 ('smile:5', 'remine')
 >>> est = ESTIMATORS["cpc"].build(None, (20,), (20,), critic="separable")
 """
+
 from __future__ import annotations
 
 from micore.registry import EstimatorSpec, merge, number_param
@@ -20,8 +21,13 @@ __all__ = ["ESTIMATORS"]
 # Defaults are the papers' (README): SMILE tau 5, I_alpha alpha 0.01, ReMINE lambda 0.1.
 TAU, ALPHA, LAM = 5.0, 0.01, 0.1
 
-_COMMON = dict(family="discriminative", vectors=True, images=True, options=("critic",),
-               defaults={"vectors": {"critic": "joint"}, "images": {"critic": "conv"}})
+_COMMON = dict(
+    family="discriminative",
+    vectors=True,
+    images=True,
+    options=("critic",),
+    defaults={"vectors": {"critic": "joint"}, "images": {"critic": "conv"}},
+)
 
 
 def _plain(cls):
@@ -51,37 +57,109 @@ def _suffix(symbol: str):
     return lambda arg: "" if arg is None else f" ({symbol} = {arg})"
 
 
-_lam = number_param("lam", "lambda, the regulariser's weight (a positive number)", default=LAM, minimum=0,
-                    exclusive_minimum=True)
+_lam = number_param(
+    "lam", "lambda, the regulariser's weight (a positive number)", default=LAM, minimum=0, exclusive_minimum=True
+)
 _lam_param = "lam, the log-partition regulariser's weight (default 0.1)"
 
-ESTIMATORS = merge([
-    EstimatorSpec("nwj", summary="NWJ lower bound (Nguyen et al.; f-divergence dual)", builder=_plain(NWJ),
-                  legend="NWJ", examples=("nwj",), **_COMMON),
-    EstimatorSpec("tuba", summary="TUBA lower bound with a learned baseline a(y)", builder=_plain(TUBA),
-                  legend="TUBA", examples=("tuba",), **_COMMON),
-    EstimatorSpec("dv", summary="Donsker-Varadhan estimate, plain minibatch gradient", builder=_plain(DV),
-                  legend="DV", examples=("dv",), **_COMMON),
-    EstimatorSpec("mine", summary="MINE: the DV bound with the bias-corrected moving-average gradient",
-                  builder=_plain(MINE), legend="MINE", examples=("mine",), **_COMMON),
-    EstimatorSpec("cpc", summary="InfoNCE / CPC lower bound (at most log batch size)", builder=_plain(InfoNCE),
-                  aliases=("infonce",), legend="CPC", examples=("cpc",), **_COMMON),
-    EstimatorSpec("js", summary="I_JS: critic trained with the JS (f-GAN) objective, NWJ estimate",
-                  builder=_plain(JS), legend="JS", examples=("js",), **_COMMON),
-    EstimatorSpec("interpolated", summary="I_alpha, the bound between NWJ and InfoNCE (Poole et al. Eq. 11)",
-                  builder=_interpolated, param="alpha, the interpolation weight in [0, 1] (default 0.01)",
-                  parse=number_param("alpha", "alpha, a number in [0, 1]", default=ALPHA, minimum=0, maximum=1),
-                  legend=lambda arg: "Interpolated" + _suffix("α")(arg), examples=("interpolated",), **_COMMON),
-    EstimatorSpec("smile", summary="SMILE: JS-trained critic, DV estimate with e^T clipped to [e^-tau, e^tau]",
-                  builder=_smile, param="tau, the clip (default 5; 'inf' for none)",
-                  parse=number_param("tau", "tau, a positive number or 'inf'", default=TAU, minimum=0,
-                                     exclusive_minimum=True, allow_inf=True, show_default=True),
-                  legend=lambda arg: f"SMILE (τ = {'∞' if arg == 'inf' else arg})",
-                  examples=("smile:5", "smile:inf"), **_COMMON),
-    EstimatorSpec("remine", summary="ReMINE: DV with an L2 regulariser pinning the log-partition to 0",
-                  builder=_remine("dv"), param=_lam_param, parse=_lam,
-                  legend=lambda arg: "ReMINE" + _suffix("λ")(arg), examples=("remine",), **_COMMON),
-    EstimatorSpec("remine-j", summary="ReMINE-J: ReMINE's critic, estimate E_P[T] - C without the partition",
-                  builder=_remine("joint"), param=_lam_param, parse=_lam,
-                  legend=lambda arg: "ReMINE-J" + _suffix("λ")(arg), examples=("remine-j",), **_COMMON),
-])
+ESTIMATORS = merge(
+    [
+        EstimatorSpec(
+            "nwj",
+            summary="NWJ lower bound (Nguyen et al.; f-divergence dual)",
+            builder=_plain(NWJ),
+            legend="NWJ",
+            examples=("nwj",),
+            **_COMMON,
+        ),
+        EstimatorSpec(
+            "tuba",
+            summary="TUBA lower bound with a learned baseline a(y)",
+            builder=_plain(TUBA),
+            legend="TUBA",
+            examples=("tuba",),
+            **_COMMON,
+        ),
+        EstimatorSpec(
+            "dv",
+            summary="Donsker-Varadhan estimate, plain minibatch gradient",
+            builder=_plain(DV),
+            legend="DV",
+            examples=("dv",),
+            **_COMMON,
+        ),
+        EstimatorSpec(
+            "mine",
+            summary="MINE: the DV bound with the bias-corrected moving-average gradient",
+            builder=_plain(MINE),
+            legend="MINE",
+            examples=("mine",),
+            **_COMMON,
+        ),
+        EstimatorSpec(
+            "cpc",
+            summary="InfoNCE / CPC lower bound (at most log batch size)",
+            builder=_plain(InfoNCE),
+            aliases=("infonce",),
+            legend="CPC",
+            examples=("cpc",),
+            **_COMMON,
+        ),
+        EstimatorSpec(
+            "js",
+            summary="I_JS: critic trained with the JS (f-GAN) objective, NWJ estimate",
+            builder=_plain(JS),
+            legend="JS",
+            examples=("js",),
+            **_COMMON,
+        ),
+        EstimatorSpec(
+            "interpolated",
+            summary="I_alpha, the bound between NWJ and InfoNCE (Poole et al. Eq. 11)",
+            builder=_interpolated,
+            param="alpha, the interpolation weight in [0, 1] (default 0.01)",
+            parse=number_param("alpha", "alpha, a number in [0, 1]", default=ALPHA, minimum=0, maximum=1),
+            legend=lambda arg: "Interpolated" + _suffix("α")(arg),
+            examples=("interpolated",),
+            **_COMMON,
+        ),
+        EstimatorSpec(
+            "smile",
+            summary="SMILE: JS-trained critic, DV estimate with e^T clipped to [e^-tau, e^tau]",
+            builder=_smile,
+            param="tau, the clip (default 5; 'inf' for none)",
+            parse=number_param(
+                "tau",
+                "tau, a positive number or 'inf'",
+                default=TAU,
+                minimum=0,
+                exclusive_minimum=True,
+                allow_inf=True,
+                show_default=True,
+            ),
+            legend=lambda arg: f"SMILE (τ = {'∞' if arg == 'inf' else arg})",
+            examples=("smile:5", "smile:inf"),
+            **_COMMON,
+        ),
+        EstimatorSpec(
+            "remine",
+            summary="ReMINE: DV with an L2 regulariser pinning the log-partition to 0",
+            builder=_remine("dv"),
+            param=_lam_param,
+            parse=_lam,
+            legend=lambda arg: "ReMINE" + _suffix("λ")(arg),
+            examples=("remine",),
+            **_COMMON,
+        ),
+        EstimatorSpec(
+            "remine-j",
+            summary="ReMINE-J: ReMINE's critic, estimate E_P[T] - C without the partition",
+            builder=_remine("joint"),
+            param=_lam_param,
+            parse=_lam,
+            legend=lambda arg: "ReMINE-J" + _suffix("λ")(arg),
+            examples=("remine-j",),
+            **_COMMON,
+        ),
+    ]
+)

@@ -1,4 +1,5 @@
 """ReMINE: Donsker-Varadhan with an L2 regulariser on the log-partition (ReMINE, Sec. 4)."""
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,9 @@ class ReMINE(CriticEstimator):
 
     kind = ESTIMATE
 
-    def __init__(self, x_dim, y_dim, critic="joint", lam: float = 0.1, target: float = 0.0, window: int = 1,
-                 estimate: str = "dv"):
+    def __init__(
+        self, x_dim, y_dim, critic="joint", lam: float = 0.1, target: float = 0.0, window: int = 1, estimate: str = "dv"
+    ):
         super().__init__(x_dim, y_dim, critic)
         self.lam = check_positive_float(lam, "lam")
         if isinstance(target, bool) or not isinstance(target, (int, float)) or not math.isfinite(target):
@@ -84,8 +86,9 @@ class ReMINE(CriticEstimator):
             self._marg_lse[s] = bounds.log_mean_exp_offdiag(log_r) + math.log(n * (n - 1))
             self._marg_count[s] = n * (n - 1)
             self._slot += 1
-            value = (self._joint_sum.sum() / self._joint_count.sum()
-                     - (torch.logsumexp(self._marg_lse, 0) - torch.log(self._marg_count.sum())))
+            value = self._joint_sum.sum() / self._joint_count.sum() - (
+                torch.logsumexp(self._marg_lse, 0) - torch.log(self._marg_count.sum())
+            )
         return loss, value
 
     @torch.no_grad()
@@ -102,7 +105,7 @@ class ReMINE(CriticEstimator):
         try:
             joint, lse = [], []
             for i in range(k):
-                log_r = self._pair_scores(x[i * bs:(i + 1) * bs], y[i * bs:(i + 1) * bs]).double()
+                log_r = self._pair_scores(x[i * bs : (i + 1) * bs], y[i * bs : (i + 1) * bs]).double()
                 joint.append(log_r.diagonal().sum())
                 lse.append(bounds.log_mean_exp_offdiag(log_r) + math.log(bs * (bs - 1)))
         finally:

@@ -11,6 +11,7 @@
 ``ESTIMATORS`` names them for the benchmarks (``gm-flow``, ``gm-vae[:K]``, ``ba[:H]``, ``loo``; see
 :mod:`genmi.registry`); ``REGISTRY`` is its deprecated alias.
 """
+
 from .barber_agakov import BarberAgakov, BarberAgakovUpper, ConditionalGaussian, standard_normal_entropy
 from .base import GenerativeMI
 from .flows import FlowMI, real_nvp
@@ -25,8 +26,23 @@ from .sandwich import LeaveOneOut, TractableInfoNCE, sandwich, total_correlation
 from .vae import VAE, VAEMI
 
 __all__ = [
-    "FlowMI", "VAEMI", "GenerativeMI", "BarberAgakov", "BarberAgakovUpper", "LeaveOneOut", "TractableInfoNCE",
-    "sandwich", "infonce_tractable_lower", "leave_one_out_upper", "total_correlation_upper",
-    "total_correlation_bound", "conditional_log_prob_matrix", "real_nvp", "VAE", "ConditionalGaussian",
-    "standard_normal_entropy", "ESTIMATORS", "REGISTRY",
+    "FlowMI",
+    "VAEMI",
+    "GenerativeMI",
+    "BarberAgakov",
+    "BarberAgakovUpper",
+    "LeaveOneOut",
+    "TractableInfoNCE",
+    "sandwich",
+    "infonce_tractable_lower",
+    "leave_one_out_upper",
+    "total_correlation_upper",
+    "total_correlation_bound",
+    "conditional_log_prob_matrix",
+    "real_nvp",
+    "VAE",
+    "ConditionalGaussian",
+    "standard_normal_entropy",
+    "ESTIMATORS",
+    "REGISTRY",
 ]

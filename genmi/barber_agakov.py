@@ -5,6 +5,7 @@ r"""The normalised bounds of Barber & Agakov (2003), as written by Poole et al. 
 * :class:`BarberAgakovUpper` — the upper bound :math:`R = E_{p(x)}[KL(p(y|x) \| q(y))]` (Eq. 1), with
   the known encoder :math:`p(y|x)` and a learned marginal :math:`q(y)` (a RealNVP flow).
 """
+
 from __future__ import annotations
 
 import math

@@ -6,6 +6,7 @@ Each model is trained by maximum likelihood on its own variable(s); the log-rati
 :math:`\log r = \log p_\theta(x,y) - \log p_\phi(x) - \log p_\psi(y)`. It is an **estimate**: a
 difference of likelihoods (or of likelihood bounds) bounds MI in neither direction.
 """
+
 from __future__ import annotations
 
 import torch
@@ -92,11 +93,36 @@ class GenerativeMI(MIEstimator):
         self._check_pixels(x, y)
         return x, y
 
-    def fit(self, data, y=None, *, steps: int | None = None, epochs: int | None = None,
-            batch_size: int | None = None, lr: float | None = None, seed: int = 0, device=None,
-            progress: bool = True, record: bool = True, check_every: int = 10, desc: str | None = None):
+    def fit(
+        self,
+        data,
+        y=None,
+        *,
+        steps: int | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        lr: float | None = None,
+        seed: int = 0,
+        device=None,
+        progress: bool = True,
+        record: bool = True,
+        check_every: int = 10,
+        desc: str | None = None,
+    ):
         """As :meth:`micore.MIEstimator.fit`; image tensors are first checked to lie in ``[0, 1]``."""
         if y is not None and any(self.pixels):
             self._check_pixels(*check_pair(data, y, self.x_shape, self.y_shape, min_n=1))
-        return super().fit(data, y, steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                           device=device, progress=progress, record=record, check_every=check_every, desc=desc)
+        return super().fit(
+            data,
+            y,
+            steps=steps,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            device=device,
+            progress=progress,
+            record=record,
+            check_every=check_every,
+            desc=desc,
+        )

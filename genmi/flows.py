@@ -3,6 +3,7 @@ r""":math:`I_{GM}` with RealNVP flows (Dinh et al. 2017; Song & Ermon 2020, Eq. 
 Each flow is an nflows ``Flow``: a ``CompositeTransform`` of affine coupling layers (data to noise)
 over a ``StandardNormal`` base, so :math:`\log p(v) = \log \mathcal N(f(v); 0, I) + \log|\det \partial f/\partial v|`.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,16 @@ from micore.validation import check_positive_int
 from .base import GenerativeMI
 from .pixels import dequantize as dequantize_pixels
 
-__all__ = ["FlowMI", "real_nvp", "coupling_masks", "AffineCoupling", "CouplingNet", "LogitPixels",
-           "LOG_SCALE_BOUND", "LOGIT_ALPHA"]
+__all__ = [
+    "FlowMI",
+    "real_nvp",
+    "coupling_masks",
+    "AffineCoupling",
+    "CouplingNet",
+    "LogitPixels",
+    "LOG_SCALE_BOUND",
+    "LOGIT_ALPHA",
+]
 
 # Each coupling's log-scale is soft-clamped to (-3, 3): a factor of at most e^3 per layer, enough for
 # whitening (the 20-d Gaussian at 10 nats needs e^0.5) and for near-constant dequantized pixels
@@ -41,9 +50,17 @@ class CouplingNet(nn.Module):
     def __init__(self, in_features: int, out_features: int, hidden: int = 100):
         super().__init__()
         self.constant = nn.Parameter(torch.zeros(out_features)) if in_features == 0 else None
-        self.net = None if in_features == 0 else nn.Sequential(
-            nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-            nn.Linear(hidden, out_features))
+        self.net = (
+            None
+            if in_features == 0
+            else nn.Sequential(
+                nn.Linear(in_features, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, out_features),
+            )
+        )
         if self.net is not None:
             nn.init.zeros_(self.net[-1].weight)
             nn.init.zeros_(self.net[-1].bias)
@@ -100,8 +117,9 @@ class LogitPixels(Transform):
     def inverse(self, inputs: Tensor, context=None):
         z = torch.where(self.mask, inputs, 0.0)
         x = (torch.sigmoid(z) - self.alpha) / (1 - 2 * self.alpha)
-        logdet = torch.where(self.mask, nn.functional.logsigmoid(z) + nn.functional.logsigmoid(-z)
-                             - math.log1p(-2 * self.alpha), 0.0).sum(-1)
+        logdet = torch.where(
+            self.mask, nn.functional.logsigmoid(z) + nn.functional.logsigmoid(-z) - math.log1p(-2 * self.alpha), 0.0
+        ).sum(-1)
         return torch.where(self.mask, x, inputs), logdet
 
 
@@ -127,8 +145,9 @@ def coupling_masks(features: int, layers: int, split: int | None = None) -> list
     return [cycle[i % 4] for i in range(layers)]
 
 
-def real_nvp(features: int, *, layers: int = 5, hidden: int = 100, split: int | None = None,
-             pixel_mask: Tensor | None = None) -> Flow:
+def real_nvp(
+    features: int, *, layers: int = 5, hidden: int = 100, split: int | None = None, pixel_mask: Tensor | None = None
+) -> Flow:
     """A RealNVP density over ``[n, features]``: ``layers`` affine couplings (:func:`coupling_masks`),
     each with a :class:`CouplingNet`, over a standard normal; optionally :class:`LogitPixels` first.
 

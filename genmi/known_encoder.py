@@ -9,6 +9,7 @@ On a batch of ``K`` pairs :math:`(x_i, y_i) \sim p(x)p(y|x)` everything below is
 matrix ``log_p[i, j]`` :math:`= \log p(y_j | x_i)` (rows ``x``, columns ``y``, the joint pairs on the
 diagonal, the layout of ``discmi``'s score matrices).
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,14 @@ from torch.distributions import Distribution, Independent
 
 from micore.validation import check_samples
 
-__all__ = ["check_encoder", "encode", "conditional_log_prob_matrix", "infonce_tractable_lower", "leave_one_out_upper",
-           "total_correlation_upper"]
+__all__ = [
+    "check_encoder",
+    "encode",
+    "conditional_log_prob_matrix",
+    "infonce_tractable_lower",
+    "leave_one_out_upper",
+    "total_correlation_upper",
+]
 
 
 def check_encoder(encoder) -> None:
@@ -29,7 +36,8 @@ def check_encoder(encoder) -> None:
         raise ValueError(
             "encoder must be a callable x -> torch.distributions.Distribution giving p(y|x) (e.g. "
             f"CorrelatedGaussian(...).encoder), got {type(encoder).__name__}; an upper bound on MI needs the density "
-            "p(y|x) at every pair (x_j, y_i), which samples or a deterministic map do not give")
+            "p(y|x) at every pair (x_j, y_i), which samples or a deterministic map do not give"
+        )
 
 
 def encode(encoder, x: Tensor, y_shape: tuple[int, ...] | None = None) -> Distribution:
@@ -40,16 +48,20 @@ def encode(encoder, x: Tensor, y_shape: tuple[int, ...] | None = None) -> Distri
         raise ValueError(
             f"encoder(x) must return a torch.distributions.Distribution (the density p(y|x)), got "
             f"{type(dist).__name__}; an upper bound on MI is impossible without p(y|x): a deterministic or "
-            "sample-only encoder has no tractable conditional (use a lower bound such as discmi.InfoNCE instead)")
+            "sample-only encoder has no tractable conditional (use a lower bound such as discmi.InfoNCE instead)"
+        )
     n = x.shape[0]
     if dist.batch_shape[:1] == (n,) and len(dist.batch_shape) > 1 and dist.event_shape == ():
         dist = Independent(dist, len(dist.batch_shape) - 1)  # independent coordinates
     if tuple(dist.batch_shape) != (n,):
-        raise ValueError(f"encoder(x) must have batch shape [n] = [{n}] (one p(y|x_i) per row of x), got batch shape "
-                         f"{list(dist.batch_shape)} and event shape {list(dist.event_shape)}")
+        raise ValueError(
+            f"encoder(x) must have batch shape [n] = [{n}] (one p(y|x_i) per row of x), got batch shape "
+            f"{list(dist.batch_shape)} and event shape {list(dist.event_shape)}"
+        )
     if y_shape is not None and tuple(dist.event_shape) != tuple(y_shape):
-        raise ValueError(f"encoder(x) has event shape {list(dist.event_shape)}, but y has samples of shape "
-                         f"{list(y_shape)}")
+        raise ValueError(
+            f"encoder(x) has event shape {list(dist.event_shape)}, but y has samples of shape {list(y_shape)}"
+        )
     return dist
 
 
@@ -62,8 +74,10 @@ def _broadcast_log_prob(dist: Distribution, y: Tensor) -> Tensor:
     try:
         return dist.log_prob(y.unsqueeze(1))
     except (RuntimeError, ValueError) as err:
-        raise ValueError(f"could not evaluate every y_j under every p(y|x_i): encoder(x).log_prob must broadcast a "
-                         f"[k, 1, *y_shape] input against its batch shape [n] ({type(dist).__name__}: {err})") from err
+        raise ValueError(
+            f"could not evaluate every y_j under every p(y|x_i): encoder(x).log_prob must broadcast a "
+            f"[k, 1, *y_shape] input against its batch shape [n] ({type(dist).__name__}: {err})"
+        ) from err
 
 
 def conditional_log_prob_matrix(encoder, x, y) -> Tensor:
@@ -135,7 +149,8 @@ def coordinate_log_prob_matrices(dist: Distribution, y: Tensor) -> Tensor:
         raise ValueError(
             "the total correlation bound needs a mean-field encoder p(y|x) = prod_c p(y_c|x): a "
             "torch.distributions.Independent over a factorised base (e.g. Independent(Normal(mu, sigma), 1)), "
-            f"got {type(dist).__name__}" + (f" over {type(base).__name__}" if base is not None else ""))
+            f"got {type(dist).__name__}" + (f" over {type(base).__name__}" if base is not None else "")
+        )
     per_coordinate = _broadcast_log_prob(base, y)  # [k, m, *y_shape]
     return per_coordinate.flatten(2).transpose(0, 1)
 
@@ -154,6 +169,6 @@ def total_correlation_upper(encoder, x, y) -> Tensor:
     """
     x, y = _checked(x, y)
     dist = encode(encoder, x, tuple(y.shape[1:]))
-    per_coordinate = coordinate_log_prob_matrices(dist, y)         # [K, K, D]
-    joint = per_coordinate.sum(-1)                                 # log p(y_j|x_i) of the whole vector
+    per_coordinate = coordinate_log_prob_matrices(dist, y)  # [K, K, D]
+    joint = per_coordinate.sum(-1)  # log p(y_j|x_i) of the whole vector
     return leave_one_out_terms(per_coordinate).mean(0).sum() - infonce_terms(joint).mean()

@@ -12,6 +12,7 @@ Both treatments below keep the MI of the quantized pixels intact:
 * **discretized likelihood** (VAEs): a normalised probability mass over the 256 levels, so
   :math:`\log p(x, y) - \log p(x) - \log p(y)` is a log-ratio of proper distributions.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,9 +32,11 @@ def check_pixels(t: Tensor, name: str) -> None:
         return
     lo, hi = float(t.min()), float(t.max())
     if lo < 0.0 or hi > 1.0:
-        raise ValueError(f"{name} must hold pixel intensities in [0, 1] (an image-shaped variable of a generative "
-                         f"model is dequantized / modelled as 8-bit pixels), got values in [{lo:.4g}, {hi:.4g}]; "
-                         "rescale the images, or pass dequantize=False for continuous image-shaped data")
+        raise ValueError(
+            f"{name} must hold pixel intensities in [0, 1] (an image-shaped variable of a generative "
+            f"model is dequantized / modelled as 8-bit pixels), got values in [{lo:.4g}, {hi:.4g}]; "
+            "rescale the images, or pass dequantize=False for continuous image-shaped data"
+        )
 
 
 def dequantize(x: Tensor, levels: int = LEVELS) -> Tensor:

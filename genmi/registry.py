@@ -15,6 +15,7 @@
 ('gm-vae', 'GM (VAE, K = 16)')
 >>> est = ESTIMATORS["gm-flow"].build(None, (1, 8, 8), (1, 8, 8), domain="images")
 """
+
 from __future__ import annotations
 
 from micore.registry import EstimatorSpec, merge, number_param
@@ -38,8 +39,10 @@ def _ba(arg, x_shape, y_shape):
     if arg is not None:
         return BarberAgakov(x_shape, y_shape, entropy_x=float(arg))
     if len(x_shape) != 1:
-        raise ValueError(f"estimator 'ba' needs h(X): without 'ba:H' it assumes x ~ N(0, I) (the benchmark's "
-                         f"tasks), which does not apply to x of shape {tuple(x_shape)}")
+        raise ValueError(
+            f"estimator 'ba' needs h(X): without 'ba:H' it assumes x ~ N(0, I) (the benchmark's "
+            f"tasks), which does not apply to x of shape {tuple(x_shape)}"
+        )
     return BarberAgakov(x_shape, y_shape, entropy_x=standard_normal_entropy(x_shape[0]))
 
 
@@ -47,26 +50,58 @@ def _loo(arg, x_shape, y_shape):  # never called: the spec is unavailable
     raise AssertionError("loo is unavailable")
 
 
-_LOO_WHY = ("it needs the task's known encoder p(y|x), which a benchmark factory of shapes does not receive "
-            "(the staircase changes p(y|x) at every level, and the leave-one-out bound has nothing to train); "
-            "use genmi.sandwich(encoder, x) or genmi.LeaveOneOut(x_dim, y_dim, encoder=...) directly")
+_LOO_WHY = (
+    "it needs the task's known encoder p(y|x), which a benchmark factory of shapes does not receive "
+    "(the staircase changes p(y|x) at every level, and the leave-one-out bound has nothing to train); "
+    "use genmi.sandwich(encoder, x) or genmi.LeaveOneOut(x_dim, y_dim, encoder=...) directly"
+)
 
-ESTIMATORS = merge([
-    EstimatorSpec("gm-flow", "generative", "I_GM with three RealNVP flows for p(x, y), p(x), p(y)",
-                  builder=_gm_flow, images=True, legend="GM (flow)", examples=("gm-flow",)),
-    EstimatorSpec("gm-vae", "generative", "I_GM with three VAEs (ELBO, or the importance-weighted bound with K)",
-                  builder=_gm_vae, param="K, the importance samples (default 1, the ELBO)",
-                  parse=number_param("K", "the number of importance samples K (an int >= 1)", default=1,
-                                     integer=True, minimum=1),
-                  images=True, legend=lambda arg: "GM (VAE)" if arg is None else f"GM (VAE, K = {arg})",
-                  examples=("gm-vae", "gm-vae:4")),
-    EstimatorSpec("ba", "generative", "Barber-Agakov lower bound with a Gaussian q(x|y) and a known h(X)",
-                  builder=_ba, param="H, h(X) in nats (default: x ~ N(0, I), vectors only)",
-                  parse=number_param("H", "h(X) in nats (a finite number)"), images=True,
-                  arg_required_for=("images",),
-                  legend=lambda arg: "BA" if arg is None else f"BA (h(X) = {arg})", examples=("ba", "ba:12.5")),
-    EstimatorSpec("loo", "generative", "leave-one-out upper bound with a known encoder (not buildable by name)",
-                  builder=_loo, vectors=False, legend="LOO", unavailable=_LOO_WHY),
-])
+ESTIMATORS = merge(
+    [
+        EstimatorSpec(
+            "gm-flow",
+            "generative",
+            "I_GM with three RealNVP flows for p(x, y), p(x), p(y)",
+            builder=_gm_flow,
+            images=True,
+            legend="GM (flow)",
+            examples=("gm-flow",),
+        ),
+        EstimatorSpec(
+            "gm-vae",
+            "generative",
+            "I_GM with three VAEs (ELBO, or the importance-weighted bound with K)",
+            builder=_gm_vae,
+            param="K, the importance samples (default 1, the ELBO)",
+            parse=number_param(
+                "K", "the number of importance samples K (an int >= 1)", default=1, integer=True, minimum=1
+            ),
+            images=True,
+            legend=lambda arg: "GM (VAE)" if arg is None else f"GM (VAE, K = {arg})",
+            examples=("gm-vae", "gm-vae:4"),
+        ),
+        EstimatorSpec(
+            "ba",
+            "generative",
+            "Barber-Agakov lower bound with a Gaussian q(x|y) and a known h(X)",
+            builder=_ba,
+            param="H, h(X) in nats (default: x ~ N(0, I), vectors only)",
+            parse=number_param("H", "h(X) in nats (a finite number)"),
+            images=True,
+            arg_required_for=("images",),
+            legend=lambda arg: "BA" if arg is None else f"BA (h(X) = {arg})",
+            examples=("ba", "ba:12.5"),
+        ),
+        EstimatorSpec(
+            "loo",
+            "generative",
+            "leave-one-out upper bound with a known encoder (not buildable by name)",
+            builder=_loo,
+            vectors=False,
+            legend="LOO",
+            unavailable=_LOO_WHY,
+        ),
+    ]
+)
 
 """Deprecated alias of :data:`ESTIMATORS` (the registry used to map names to factory makers)."""

@@ -4,6 +4,7 @@ r"""Sandwiching MI with a known encoder (Poole et al. 2019, Sec. 2.5), and the e
 tractable InfoNCE lower bound (Eq. 12) and the leave-one-out upper bound (Eq. 13):
 :math:`I_\text{NCE} \le I(X;Y) \le I_\text{LOO}` in expectation, with no training.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,7 +46,7 @@ def _batches(encoder, x, batch_size: int, seed: int | None, stats: Callable[[obj
             torch.manual_seed(seed)
         with torch.no_grad():
             for b in range(count):
-                dist = encode(encoder, x[b * bs:(b + 1) * bs])
+                dist = encode(encoder, x[b * bs : (b + 1) * bs])
                 rows.append(torch.stack(stats(dist, dist.sample())))
     return torch.stack(rows).double().cpu(), bs  # [count, statistics]
 
@@ -53,8 +54,10 @@ def _batches(encoder, x, batch_size: int, seed: int | None, stats: Callable[[obj
 def _estimate(values: Tensor, kind: str, bs: int) -> Estimate:
     k = values.shape[0]
     if not bool(torch.isfinite(values).all()):
-        raise FloatingPointError(f"the {kind} is not finite on {int((~torch.isfinite(values)).sum())} of {k} batches: "
-                                 "the encoder's log-densities overflow")
+        raise FloatingPointError(
+            f"the {kind} is not finite on {int((~torch.isfinite(values)).sum())} of {k} batches: "
+            "the encoder's log-densities overflow"
+        )
     stderr = float(values.std() / math.sqrt(k)) if k > 1 else math.nan
     return Estimate(float(values.mean()), stderr, n=k * bs, kind=kind, batch_size=bs)
 
@@ -82,6 +85,7 @@ def sandwich(encoder, x, batch_size: int = 128, *, seed: int | None = None) -> t
     Returns:
         ``(lower, upper)``.
     """
+
     def stats(dist, y):
         log_p = _log_prob_matrix(dist, y)
         return [infonce_terms(log_p).mean(), leave_one_out_terms(log_p).mean()]
@@ -94,6 +98,7 @@ def total_correlation_bound(encoder, x, batch_size: int = 128, *, seed: int | No
     r"""The total-correlation **upper bound** of a mean-field encoder over batches of ``x``, with
     :math:`y \sim p(y|x)` drawn as in :func:`sandwich` (see :func:`~genmi.known_encoder.total_correlation_upper`:
     :math:`TC(Y) \le \sum_c I_\text{LOO}(X;Y_c) - I_\text{NCE}(X;Y)`)."""
+
     def stats(dist, y):
         per_coordinate = coordinate_log_prob_matrices(dist, y)
         return [leave_one_out_terms(per_coordinate).mean(0).sum() - infonce_terms(per_coordinate.sum(-1)).mean()]
@@ -131,8 +136,10 @@ class _KnownEncoderBound(MIEstimator):
 
     def _log_ratio(self, x, y):
         if x.shape[0] < 2:
-            raise ValueError(f"{type(self).__name__} needs a batch of at least 2 pairs (the mixture over the other "
-                             f"rows), got {x.shape[0]}")
+            raise ValueError(
+                f"{type(self).__name__} needs a batch of at least 2 pairs (the mixture over the other "
+                f"rows), got {x.shape[0]}"
+            )
         return self._terms(self._matrix(x, y))
 
     def _pair_scores(self, x, y):

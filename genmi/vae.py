@@ -4,6 +4,7 @@ are replaced by the importance-weighted bound (Burda et al. 2016) with ``K`` sam
 .. math:: \log p(v) \ge \mathcal L_K(v) = E_{z_{1:K} \sim q(z|v)}\Big[\log \frac1K \sum_{k=1}^K
           \frac{p(v|z_k)\,p(z_k)}{q(z_k|v)}\Big], \qquad \mathcal L_1 \le \mathcal L_K \le \log p(v).
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,17 @@ from micore.validation import Shape, check_positive_int
 from .base import GenerativeMI
 from .pixels import discretized_logistic_log_prob
 
-__all__ = ["VAEMI", "VAE", "importance_weighted_bound", "ConvEncoder", "MLPEncoder", "MLPDecoder",
-           "DeconvDecoder", "DiscretizedLogisticPixels", "GaussianVector"]
+__all__ = [
+    "VAEMI",
+    "VAE",
+    "importance_weighted_bound",
+    "ConvEncoder",
+    "MLPEncoder",
+    "MLPDecoder",
+    "DeconvDecoder",
+    "DiscretizedLogisticPixels",
+    "GaussianVector",
+]
 
 
 def importance_weighted_bound(log_likelihood: Tensor, log_prior: Tensor, log_posterior: Tensor) -> Tensor:
@@ -45,8 +55,15 @@ class ConvEncoder(nn.Module):
         c1, c2 = channels
         h2, w2 = _conv_size(_conv_size(h)), _conv_size(_conv_size(w))
         self.net = nn.Sequential(
-            nn.Conv2d(c, c1, 5, stride=2, padding=2), nn.ReLU(), nn.Conv2d(c1, c2, 5, stride=2, padding=2), nn.ReLU(),
-            nn.Flatten(), nn.Linear(c2 * h2 * w2, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent))
+            nn.Conv2d(c, c1, 5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, 5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(c2 * h2 * w2, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 2 * latent),
+        )
 
     def forward(self, v: Tensor) -> Tensor:
         return self.net(v)
@@ -57,8 +74,14 @@ class MLPEncoder(nn.Module):
 
     def __init__(self, shape: Shape, latent: int, hidden: int = 400):
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(shape), hidden), nn.ReLU(),
-                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent))
+        self.net = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(math.prod(shape), hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 2 * latent),
+        )
 
     def forward(self, v: Tensor) -> Tensor:
         return self.net(v)
@@ -70,8 +93,13 @@ class MLPDecoder(nn.Module):
     def __init__(self, shape: Shape, latent: int, hidden: int = 400):
         super().__init__()
         self.shape = tuple(shape)
-        self.net = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                                 nn.Linear(hidden, math.prod(shape)))
+        self.net = nn.Sequential(
+            nn.Linear(latent, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, math.prod(shape)),
+        )
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z).view(-1, *self.shape)
@@ -93,7 +121,8 @@ class DeconvDecoder(nn.Module):
         self.deconv = nn.Sequential(
             nn.ConvTranspose2d(c2, c1, 5, stride=2, padding=2, output_padding=(h1 - 2 * h2 + 1, w1 - 2 * w2 + 1)),
             nn.ReLU(),
-            nn.ConvTranspose2d(c1, c, 5, stride=2, padding=2, output_padding=(h - 2 * h1 + 1, w - 2 * w1 + 1)))
+            nn.ConvTranspose2d(c1, c, 5, stride=2, padding=2, output_padding=(h - 2 * h1 + 1, w - 2 * w1 + 1)),
+        )
 
     def forward(self, z: Tensor) -> Tensor:
         return self.deconv(self.fc(z).view(-1, *self.start))
@@ -144,10 +173,10 @@ class VAE(nn.Module):
     def log_prob(self, v: Tensor) -> Tensor:
         mean, log_std = self.encoder(v).chunk(2, dim=-1)
         q = Normal(mean, log_std.exp())
-        z = q.rsample((self.k,))                                         # [K, n, L]
+        z = q.rsample((self.k,))  # [K, n, L]
         log_posterior = q.log_prob(z).sum(-1)
         log_prior = Normal(torch.zeros_like(z), torch.ones_like(z)).log_prob(z).sum(-1)
-        means = self.decoder(z.flatten(0, 1))                            # [K n, *shape]
+        means = self.decoder(z.flatten(0, 1))  # [K n, *shape]
         vs = v.expand(self.k, *v.shape).flatten(0, 1)
         log_likelihood = self.likelihood(vs, means).view(self.k, v.shape[0])
         return importance_weighted_bound(log_likelihood, log_prior, log_posterior)
@@ -187,18 +216,31 @@ class VAEMI(GenerativeMI):
 
     default_lr = 1e-4
 
-    def __init__(self, x_dim, y_dim, *, latent: int | None = None, k: int = 1, decoder: str | None = None,
-                 channels: tuple[int, int] = (64, 128), hidden: int = 1024, decoder_hidden: int = 400):
+    def __init__(
+        self,
+        x_dim,
+        y_dim,
+        *,
+        latent: int | None = None,
+        k: int = 1,
+        decoder: str | None = None,
+        channels: tuple[int, int] = (64, 128),
+        hidden: int = 1024,
+        decoder_hidden: int = 400,
+    ):
         super().__init__(x_dim, y_dim)
         self.k = check_positive_int(k, "k")
         xs, ys = self.x_shape, self.y_shape
         images = len(xs) == 3 and len(ys) == 3
         if images and xs[1:] != ys[1:]:
-            raise ValueError(f"VAEMI stacks x and y on channels: they need the same height and width, got "
-                             f"x_dim={xs}, y_dim={ys}")
+            raise ValueError(
+                f"VAEMI stacks x and y on channels: they need the same height and width, got x_dim={xs}, y_dim={ys}"
+            )
         if not images and not (len(xs) == 1 and len(ys) == 1):
-            raise ValueError(f"VAEMI needs both x and y as vectors (int widths) or both as images (C, H, W); got "
-                             f"x_dim={xs}, y_dim={ys}")
+            raise ValueError(
+                f"VAEMI needs both x and y as vectors (int widths) or both as images (C, H, W); got "
+                f"x_dim={xs}, y_dim={ys}"
+            )
         if latent is not None:
             check_positive_int(latent, "latent")
         if images:
@@ -206,8 +248,11 @@ class VAEMI(GenerativeMI):
                 decoder = "deconv" if xs[0] % 3 == 0 else "mlp"
             if decoder not in ("mlp", "deconv"):
                 raise ValueError(f'decoder must be "mlp" or "deconv", got {decoder!r}')
-            if (not isinstance(channels, (tuple, list)) or len(channels) != 2
-                    or not all(isinstance(c, int) and c > 0 for c in channels)):
+            if (
+                not isinstance(channels, (tuple, list))
+                or len(channels) != 2
+                or not all(isinstance(c, int) and c > 0 for c in channels)
+            ):
                 raise ValueError(f"channels must be two positive ints, got {channels!r}")
             check_positive_int(hidden, "hidden")
             check_positive_int(decoder_hidden, "decoder_hidden")
@@ -220,13 +265,22 @@ class VAEMI(GenerativeMI):
         def make(shape: Shape) -> VAE:
             if not images:
                 width = latent or shape[0]
-                return VAE(MLPEncoder(shape, width, decoder_hidden), MLPDecoder(shape, width, decoder_hidden),
-                           GaussianVector(shape), width, self.k)
+                return VAE(
+                    MLPEncoder(shape, width, decoder_hidden),
+                    MLPDecoder(shape, width, decoder_hidden),
+                    GaussianVector(shape),
+                    width,
+                    self.k,
+                )
             width = latent or 10
-            dec = (MLPDecoder(shape, width, decoder_hidden) if decoder == "mlp"
-                   else DeconvDecoder(shape, width, tuple(channels), hidden))
-            return VAE(ConvEncoder(shape, width, tuple(channels), hidden), dec, DiscretizedLogisticPixels(shape),
-                       width, self.k)
+            dec = (
+                MLPDecoder(shape, width, decoder_hidden)
+                if decoder == "mlp"
+                else DeconvDecoder(shape, width, tuple(channels), hidden)
+            )
+            return VAE(
+                ConvEncoder(shape, width, tuple(channels), hidden), dec, DiscretizedLogisticPixels(shape), width, self.k
+            )
 
         self.joint, self.model_x, self.model_y = make(joint_shape), make(xs), make(ys)
         self._images = images

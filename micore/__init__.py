@@ -3,11 +3,19 @@
 The density-ratio interface (:class:`MIEstimator`), the :class:`Estimate` result, the training
 loop, and samplers with known MI (:mod:`micore.tasks`).
 """
+
 from .estimate import ESTIMATE, LOWER_BOUND, UPPER_BOUND, Estimate
 from .estimator import MIEstimator
 from .training import TrainingDiverged, TrainingHistory, default_device, train
 
 __all__ = [
-    "Estimate", "MIEstimator", "TrainingDiverged", "TrainingHistory", "train", "default_device",
-    "LOWER_BOUND", "UPPER_BOUND", "ESTIMATE",
+    "Estimate",
+    "MIEstimator",
+    "TrainingDiverged",
+    "TrainingHistory",
+    "train",
+    "default_device",
+    "LOWER_BOUND",
+    "UPPER_BOUND",
+    "ESTIMATE",
 ]

@@ -1,4 +1,5 @@
 """The result type every estimator returns."""
+
 from __future__ import annotations
 
 import math

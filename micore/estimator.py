@@ -4,6 +4,7 @@ Every estimator, generative or discriminative, produces a log density-ratio esti
 :math:`\\log r(x, y)` of :math:`p(x,y) / p(x)p(y)`, and an MI value that is
 :math:`E_P[\\log r]` minus a log-partition term that differs from estimator to estimator.
 """
+
 from __future__ import annotations
 
 import math
@@ -107,7 +108,7 @@ class MIEstimator(nn.Module):
         rows = max(1, max_pairs // y.shape[0])
         if rows >= x.shape[0]:
             return self._pair_scores(x, y)
-        return torch.cat([self._pair_scores(x[i:i + rows], y) for i in range(0, x.shape[0], rows)])
+        return torch.cat([self._pair_scores(x[i : i + rows], y) for i in range(0, x.shape[0], rows)])
 
     # ------------------------------------------------------------------ interface
     def log_ratio(self, x, y) -> Tensor:
@@ -150,21 +151,39 @@ class MIEstimator(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            values = torch.stack([self._batch_estimate(x[i * bs:(i + 1) * bs], y[i * bs:(i + 1) * bs])
-                                  for i in range(k)]).double().cpu()
+            values = (
+                torch.stack(
+                    [self._batch_estimate(x[i * bs : (i + 1) * bs], y[i * bs : (i + 1) * bs]) for i in range(k)]
+                )
+                .double()
+                .cpu()
+            )
         finally:
             self.train(was_training)
         if not bool(torch.isfinite(values).all()):
             raise FloatingPointError(
                 f"{type(self).__name__}.estimate produced non-finite values on {int((~torch.isfinite(values)).sum())}"
-                f" of {k} batches; the model has likely diverged")
+                f" of {k} batches; the model has likely diverged"
+            )
         stderr = float(values.std() / math.sqrt(k)) if k > 1 else math.nan
         return Estimate(float(values.mean()), stderr, n=k * bs, kind=self.kind, batch_size=bs)
 
-    def fit(self, data, y=None, *, steps: int | None = None, epochs: int | None = None,
-            batch_size: int | None = None, lr: float | None = None, seed: int = 0, device=None,
-            progress: bool = True, record: bool = True, check_every: int = 10,
-            desc: str | None = None) -> TrainingHistory:
+    def fit(
+        self,
+        data,
+        y=None,
+        *,
+        steps: int | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        lr: float | None = None,
+        seed: int = 0,
+        device=None,
+        progress: bool = True,
+        record: bool = True,
+        check_every: int = 10,
+        desc: str | None = None,
+    ) -> TrainingHistory:
         """Trains on a :class:`~micore.tasks.Sampler` or on tensors ``(x, y)``.
 
         See :func:`micore.training.train` for the arguments. Returns the training history
@@ -172,5 +191,18 @@ class MIEstimator(nn.Module):
         """
         from .training import train
 
-        return train(self, data, y, steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                     device=device, progress=progress, record=record, check_every=check_every, desc=desc)
+        return train(
+            self,
+            data,
+            y,
+            steps=steps,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            device=device,
+            progress=progress,
+            record=record,
+            check_every=check_every,
+            desc=desc,
+        )

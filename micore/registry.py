@@ -12,6 +12,7 @@ domain (the discriminative critic), its legend title and the names the test suit
 ('smile:5', 'SMILE (τ = ∞)')
 >>> est = smile.build("5", (20,), (20,))          # SMILE(tau=5) with the vectors' default critic
 """
+
 from __future__ import annotations
 
 import math
@@ -51,9 +52,18 @@ def _number_text(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def number_param(symbol: str, what: str, *, default: float | None = None, integer: bool = False,
-                 minimum: float | None = None, maximum: float | None = None, exclusive_minimum: bool = False,
-                 allow_inf: bool = False, show_default: bool = False) -> Parser:
+def number_param(
+    symbol: str,
+    what: str,
+    *,
+    default: float | None = None,
+    integer: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_minimum: bool = False,
+    allow_inf: bool = False,
+    show_default: bool = False,
+) -> Parser:
     """A parser of one numeric parameter, canonicalised so that equal values give equal names.
 
     Args:
@@ -168,11 +178,14 @@ class EstimatorSpec:
         for domain, opts in self.defaults.items():
             unknown = sorted(set(opts) - set(self.options))
             if unknown:
-                raise ValueError(f"estimator {self.name!r}: defaults for {domain} name options {unknown} "
-                                 f"outside options={self.options}")
+                raise ValueError(
+                    f"estimator {self.name!r}: defaults for {domain} name options {unknown} "
+                    f"outside options={self.options}"
+                )
         # read-only copies: a frozen spec shared by every caller must not change under them
-        object.__setattr__(self, "defaults", MappingProxyType({d: MappingProxyType(dict(o))
-                                                               for d, o in self.defaults.items()}))
+        object.__setattr__(
+            self, "defaults", MappingProxyType({d: MappingProxyType(dict(o)) for d, o in self.defaults.items()})
+        )
         for example in self.examples:
             base, arg = split_name(example)
             if base != self.name or self.canonical(arg) != example:
@@ -221,15 +234,18 @@ class EstimatorSpec:
         if self.unavailable:
             raise ValueError(f"estimator {self.name!r} cannot be built from shapes: {self.unavailable}")
         if not self.supports(domain, arg):
-            if (self.vectors if domain == "vectors" else self.images):
-                raise ValueError(f"estimator {self.name!r} needs its parameter on {domain}: write "
-                                 f"{self.name}:<{self.param_name}>; {self.param}")
+            if self.vectors if domain == "vectors" else self.images:
+                raise ValueError(
+                    f"estimator {self.name!r} needs its parameter on {domain}: write "
+                    f"{self.name}:<{self.param_name}>; {self.param}"
+                )
             takes = [d for d in DOMAINS if self.supports(d, arg) or d in self.arg_required_for]
             raise ValueError(f"estimator {self.name!r} does not support {domain} (it takes {', '.join(takes)})")
         unknown = sorted(set(options) - set(self.options))
         if unknown:
-            raise ValueError(f"estimator {self.name!r} does not take option(s) {unknown}; "
-                             f"it takes {list(self.options) or 'none'}")
+            raise ValueError(
+                f"estimator {self.name!r} does not take option(s) {unknown}; it takes {list(self.options) or 'none'}"
+            )
         return arg, {**self.defaults.get(domain, {}), **options}
 
     def build(self, arg: str | None, x_shape, y_shape, *, domain: str = "vectors", **options) -> MIEstimator:
@@ -237,8 +253,9 @@ class EstimatorSpec:
         arg, opts = self.check(arg, domain, **options)
         return self.builder(arg, x_shape, y_shape, **opts)
 
-    def factory(self, arg: str | None = None, *, domain: str = "vectors",
-                **options) -> Callable[[tuple, tuple], MIEstimator]:
+    def factory(
+        self, arg: str | None = None, *, domain: str = "vectors", **options
+    ) -> Callable[[tuple, tuple], MIEstimator]:
         """``(x_shape, y_shape) -> MIEstimator``, checked now (a bad name fails before any training)."""
         arg, opts = self.check(arg, domain, **options)
         builder = self.builder
@@ -267,7 +284,7 @@ def merge(*groups: Iterable[EstimatorSpec] | Mapping[str, EstimatorSpec]) -> dic
     out: dict[str, EstimatorSpec] = {}
     owner: dict[str, str] = {}
     for group in groups:
-        for spec in (group.values() if isinstance(group, Mapping) else group):
+        for spec in group.values() if isinstance(group, Mapping) else group:
             if not isinstance(spec, EstimatorSpec):
                 raise ValueError(f"registries hold EstimatorSpec, got {type(spec).__name__}")
             for n in (spec.name, *spec.aliases):

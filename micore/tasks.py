@@ -3,6 +3,7 @@
 Every sampler draws paired batches ``(x, y)`` and knows the exact MI of what it draws,
 so estimators can be measured against ground truth.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,12 +41,19 @@ class Sampler(ABC):
     mi: float
 
     @abstractmethod
-    def sample(self, n: int, seed: int | None = None, *, generator: torch.Generator | None = None,
-               device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+    def sample(
+        self,
+        n: int,
+        seed: int | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> tuple[Tensor, Tensor]:
         """Draws ``n`` paired samples; reproducible from ``seed`` or a ``generator``."""
 
-    def sample_at(self, step: int, n: int, *, generator: torch.Generator | None = None,
-                  device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+    def sample_at(
+        self, step: int, n: int, *, generator: torch.Generator | None = None, device: torch.device | str | None = None
+    ) -> tuple[Tensor, Tensor]:
         """The batch used at training step ``step`` (the same distribution for a fixed task)."""
         return self.sample(n, generator=generator, device=device)
 
@@ -82,7 +90,7 @@ class CorrelatedGaussian(Sampler):
         elif isinstance(rho, bool) or not isinstance(rho, (int, float)) or not -1 < rho < 1:
             raise ValueError(f"rho must be in (-1, 1), got {rho!r}")
         self.rho = float(rho)
-        self.mi = -0.5 * dim * math.log1p(-self.rho**2)
+        self.mi = -0.5 * dim * math.log1p(-(self.rho**2))
         self.cubic = bool(cubic)
         self.x_shape = self.y_shape = (dim,)
 
@@ -93,8 +101,9 @@ class CorrelatedGaussian(Sampler):
     def noise_std(self) -> float:
         return math.sqrt(1.0 - self.rho**2)
 
-    def sample_x(self, n: int, seed: int | None = None, *, generator: torch.Generator | None = None,
-                 device=None) -> Tensor:
+    def sample_x(
+        self, n: int, seed: int | None = None, *, generator: torch.Generator | None = None, device=None
+    ) -> Tensor:
         """``x ~ N(0, I)``: ``[n, dim]``."""
         check_positive_int(n, "n")
         g = _generator(seed, generator, device)
@@ -155,8 +164,13 @@ class Staircase(Sampler):
     The seed trains with batch 64 and Adam, lr 5e-4.
     """
 
-    def __init__(self, levels: Sequence[float] = (2.0, 4.0, 6.0, 8.0, 10.0), steps_per_level: int = 4000,
-                 dim: int = 20, cubic: bool = False):
+    def __init__(
+        self,
+        levels: Sequence[float] = (2.0, 4.0, 6.0, 8.0, 10.0),
+        steps_per_level: int = 4000,
+        dim: int = 20,
+        cubic: bool = False,
+    ):
         if not len(levels):
             raise ValueError("levels must hold at least one MI value")
         self.tasks = [CorrelatedGaussian(dim=dim, mi=float(m), cubic=cubic) for m in levels]
@@ -166,8 +180,10 @@ class Staircase(Sampler):
         self.x_shape = self.y_shape = (dim,)
 
     def __repr__(self) -> str:
-        return (f"Staircase(levels={self.levels}, steps_per_level={self.steps_per_level}, dim={self.dim}, "
-                f"cubic={self.cubic})")
+        return (
+            f"Staircase(levels={self.levels}, steps_per_level={self.steps_per_level}, dim={self.dim}, "
+            f"cubic={self.cubic})"
+        )
 
     @property
     def total_steps(self) -> int:
@@ -215,4 +231,3 @@ class OneHot(Sampler):
         idx = torch.randint(self.n_classes, (n,), generator=g, device=dev)
         x = torch.nn.functional.one_hot(idx, self.n_classes).to(torch.get_default_dtype())
         return x, x.clone()
-

@@ -1,4 +1,5 @@
 """The training loop shared by every estimator."""
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,8 @@ class TrainingDiverged(FloatingPointError):
         self.history = history
         super().__init__(
             f"{estimator} training diverged at step {step}: the loss became {value}. "
-            "Try a lower learning rate, a larger batch size, or a bounded objective (e.g. SMILE, JS).")
+            "Try a lower learning rate, a larger batch size, or a bounded objective (e.g. SMILE, JS)."
+        )
 
 
 @dataclass
@@ -66,7 +68,7 @@ def _tensor_batches(x, y, batch_size: int, generator: torch.Generator):
     while True:
         perm = torch.randperm(n, generator=generator).to(x.device)
         for i in range(n // batch_size):
-            idx = perm[i * batch_size:(i + 1) * batch_size]
+            idx = perm[i * batch_size : (i + 1) * batch_size]
             yield x[idx], y[idx]
 
 
@@ -77,8 +79,10 @@ def _sampler_stream(estimator, data: Sampler, y, *, steps, epochs, batch_size: i
     if epochs is not None:
         raise ValueError("epochs needs a finite dataset; a Sampler is endless, give steps instead")
     if tuple(data.x_shape) != estimator.x_shape or tuple(data.y_shape) != estimator.y_shape:
-        raise ValueError(f"the sampler draws x {list(data.x_shape)} and y {list(data.y_shape)}, but {name} "
-                         f"was built for x_dim={list(estimator.x_shape)}, y_dim={list(estimator.y_shape)}")
+        raise ValueError(
+            f"the sampler draws x {list(data.x_shape)} and y {list(data.y_shape)}, but {name} "
+            f"was built for x_dim={list(estimator.x_shape)}, y_dim={list(estimator.y_shape)}"
+        )
     if steps is None:
         steps = data.total_steps if isinstance(data, Staircase) else DEFAULT_STEPS
     dtype = estimator.dtype
@@ -122,10 +126,12 @@ def _data_stream(estimator, data, y, *, steps, epochs, batch_size: int, seed: in
     estimator's dtype); ``true_mi`` is the sampler's exact MI per step, ``None`` for tensor data.
     """
     if isinstance(data, Sampler):
-        return _sampler_stream(estimator, data, y, steps=steps, epochs=epochs, batch_size=batch_size, seed=seed,
-                               device=device, name=name)
-    return _tensor_stream(estimator, data, y, steps=steps, epochs=epochs, batch_size=batch_size, seed=seed,
-                          device=device)
+        return _sampler_stream(
+            estimator, data, y, steps=steps, epochs=epochs, batch_size=batch_size, seed=seed, device=device, name=name
+        )
+    return _tensor_stream(
+        estimator, data, y, steps=steps, epochs=epochs, batch_size=batch_size, seed=seed, device=device
+    )
 
 
 def _first_nonfinite(losses: torch.Tensor, start: int, stop: int) -> int | None:
@@ -136,20 +142,35 @@ def _first_nonfinite(losses: torch.Tensor, start: int, stop: int) -> int | None:
     return start + int((~finite).nonzero()[0, 0])
 
 
-def _diverged(name: str, bad: int, losses: torch.Tensor, values: torch.Tensor | None, true_mi: list[float] | None,
-              **meta) -> TrainingDiverged:
+def _diverged(
+    name: str, bad: int, losses: torch.Tensor, values: torch.Tensor | None, true_mi: list[float] | None, **meta
+) -> TrainingDiverged:
     """The :class:`TrainingDiverged` for a loss that became NaN/inf at step ``bad``, with the history before it."""
     partial = TrainingHistory(
         loss=losses[:bad].cpu().tolist(),
         estimate=values[:bad].cpu().tolist() if values is not None else None,
-        true_mi=true_mi[:bad] if true_mi else None, **meta)
+        true_mi=true_mi[:bad] if true_mi else None,
+        **meta,
+    )
     return TrainingDiverged(bad, float(losses[bad]), name, partial)
 
 
-def train(estimator, data, y=None, *, steps: int | None = None, epochs: int | None = None,
-          batch_size: int | None = None, lr: float | None = None, seed: int = 0, device=None,
-          progress: bool = True, record: bool = True, check_every: int = 10, desc: str | None = None
-          ) -> TrainingHistory:
+def train(
+    estimator,
+    data,
+    y=None,
+    *,
+    steps: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    seed: int = 0,
+    device=None,
+    progress: bool = True,
+    record: bool = True,
+    check_every: int = 10,
+    desc: str | None = None,
+) -> TrainingHistory:
     """Trains ``estimator`` (an :class:`~micore.estimator.MIEstimator`) with Adam.
 
     Args:
@@ -170,8 +191,9 @@ def train(estimator, data, y=None, *, steps: int | None = None, epochs: int | No
     name = type(estimator).__name__
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")
-    batch_size = check_positive_int(estimator.default_batch_size if batch_size is None else batch_size,
-                                    "batch_size", minimum=2)
+    batch_size = check_positive_int(
+        estimator.default_batch_size if batch_size is None else batch_size, "batch_size", minimum=2
+    )
     lr = check_positive_float(estimator.default_lr if lr is None else lr, "lr")
     check_every = check_positive_int(check_every, "check_every")
     if steps is not None and epochs is not None:
@@ -182,8 +204,9 @@ def train(estimator, data, y=None, *, steps: int | None = None, epochs: int | No
         raise ValueError(f"{name} has no trainable parameters: there is nothing to fit")
     estimator.to(device)
 
-    steps, batches, true_mi = _data_stream(estimator, data, y, steps=steps, epochs=epochs, batch_size=batch_size,
-                                           seed=seed, device=device, name=name)
+    steps, batches, true_mi = _data_stream(
+        estimator, data, y, steps=steps, epochs=epochs, batch_size=batch_size, seed=seed, device=device, name=name
+    )
     steps = check_positive_int(steps, "steps")
     optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
     losses = torch.zeros(steps, device=device, dtype=torch.float64)
@@ -207,8 +230,18 @@ def train(estimator, data, y=None, *, steps: int | None = None, epochs: int | No
                 bad = _first_nonfinite(losses, checked, step + 1)
                 if bad is not None:
                     bar.close()
-                    raise _diverged(name, bad, losses, values, true_mi, batch_size=batch_size, lr=lr, seed=seed,
-                                    device=str(device), seconds=time.perf_counter() - start)
+                    raise _diverged(
+                        name,
+                        bad,
+                        losses,
+                        values,
+                        true_mi,
+                        batch_size=batch_size,
+                        lr=lr,
+                        seed=seed,
+                        device=str(device),
+                        seconds=time.perf_counter() - start,
+                    )
                 bar.update(step + 1 - checked)
                 checked = step + 1
                 if progress:
@@ -222,6 +255,12 @@ def train(estimator, data, y=None, *, steps: int | None = None, epochs: int | No
     history = TrainingHistory(
         loss=losses.cpu().tolist(),
         estimate=values.cpu().tolist() if record else None,
-        true_mi=true_mi, batch_size=batch_size, lr=lr, seed=seed, device=str(device), seconds=seconds)
+        true_mi=true_mi,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=str(device),
+        seconds=seconds,
+    )
     estimator.history = history
     return history

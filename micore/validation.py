@@ -1,4 +1,5 @@
 """Input checks shared by every estimator: bad input gets a ValueError naming the argument."""
+
 from __future__ import annotations
 
 import math
@@ -75,8 +76,9 @@ def check_samples(t, name: str, shape: Shape | None, dtype: torch.dtype | None =
     return t
 
 
-def check_pair(x, y, x_shape: Shape | None, y_shape: Shape | None, dtype: torch.dtype | None = None,
-               min_n: int = 2) -> tuple[Tensor, Tensor]:
+def check_pair(
+    x, y, x_shape: Shape | None, y_shape: Shape | None, dtype: torch.dtype | None = None, min_n: int = 2
+) -> tuple[Tensor, Tensor]:
     """Checks paired samples ``x: [n, *x_shape]``, ``y: [n, *y_shape]`` with ``n >= min_n``."""
     x = check_samples(x, "x", x_shape, dtype)
     y = check_samples(y, "y", y_shape, dtype)

@@ -10,6 +10,7 @@
 ``run(factory_or_name, dataset="digits", settings=(...))`` runs the self-consistency tests of
 Song & Ermon (2020, Sec. 6.2, App. B.2) and returns a :class:`Report` (verdict table, JSON, figures).
 """
+
 from .images import (
     PROTOCOLS,
     SETTINGS,
@@ -24,5 +25,16 @@ from .images import (
 )
 from .registry import make_factory
 
-__all__ = ["run", "Report", "Tolerances", "Verdict", "Protocol", "PROTOCOLS", "SETTINGS", "load_images",
-           "ImageSplit", "DatasetMissing", "make_factory"]
+__all__ = [
+    "run",
+    "Report",
+    "Tolerances",
+    "Verdict",
+    "Protocol",
+    "PROTOCOLS",
+    "SETTINGS",
+    "load_images",
+    "ImageSplit",
+    "DatasetMissing",
+    "make_factory",
+]

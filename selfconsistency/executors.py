@@ -12,6 +12,7 @@ driver, not the executor, writes the records.
 A worker that dies in the middle of a run (killed, out of memory) loses only that run: it is retried
 once on a fresh worker, then reported failed. A run that raises is not retried (it would raise again).
 """
+
 from __future__ import annotations
 
 import os
@@ -65,7 +66,8 @@ def _check_picklable(runs: Sequence[Run], where: str) -> None:
             raise ValueError(
                 f"{where} sends each run to another process, but run {run.key!r} cannot be pickled ({err}). Give "
                 "estimators as registry names or module-level factories (pkg.module:make), not lambdas or local "
-                "functions, or run in-process (no --jobs/--ray).") from None
+                "functions, or run in-process (no --jobs/--ray)."
+            ) from None
 
 
 class InlineExecutor:
@@ -142,8 +144,14 @@ class ProcessExecutor:
             print(f"[retry] {run.key}: its worker process died ({why}); running it again", file=sys.stderr)
             queue.appendleft((run, attempts + 1))
             return None
-        return run, None, (f"WorkerDied: the worker process running this run died ({why}) "
-                           f"{attempts + 1} times (killed, or out of memory?)")
+        return (
+            run,
+            None,
+            (
+                f"WorkerDied: the worker process running this run died ({why}) "
+                f"{attempts + 1} times (killed, or out of memory?)"
+            ),
+        )
 
     @staticmethod
     def _stop_workers(idle: list, busy: dict) -> None:
@@ -171,7 +179,7 @@ class ProcessExecutor:
         _check_picklable(runs, "--jobs")
         ctx = mp.get_context("spawn")
         queue = deque((run, 0) for run in runs)  # (run, attempts so far)
-        busy: dict = {}                            # connection -> (process, run, attempts)
+        busy: dict = {}  # connection -> (process, run, attempts)
         idle: list = []
 
         def start_worker():
@@ -239,8 +247,9 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, num_cpus: int | None = None, cpus_per_run: int = 1,
-                 gpus_per_run: float = 1.0):
+    def __init__(
+        self, address: str | None = None, num_cpus: int | None = None, cpus_per_run: int = 1, gpus_per_run: float = 1.0
+    ):
         if cpus_per_run < 1:
             raise ValueError(f"cpus_per_run must be >= 1, got {cpus_per_run!r}")
         if not 0 < gpus_per_run <= 1 and not float(gpus_per_run).is_integer():
@@ -262,8 +271,10 @@ class RayExecutor:
         kwargs = dict(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
         if self.address is None:
             paths = [p for p in [os.getcwd(), *sys.path] if p and os.path.isdir(p)]
-            kwargs.update(num_cpus=self.num_cpus or available_cpus(),
-                          runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}})
+            kwargs.update(
+                num_cpus=self.num_cpus or available_cpus(),
+                runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}},
+            )
         else:
             kwargs.update(address=self.address)
         ray.init(**kwargs)

@@ -9,6 +9,7 @@ its own; see :mod:`micore.registry`), so adding an estimator touches only its pa
 >>> canonical_name("infonce"), title("smile:inf"), family("gm-vae:4")
 ('cpc', 'SMILE (τ = ∞)', 'generative')
 """
+
 from __future__ import annotations
 
 import importlib
@@ -22,8 +23,18 @@ import genmi
 from micore import MIEstimator
 from micore.registry import DOMAINS, FAMILIES, EstimatorSpec, lookup, merge, split_name
 
-__all__ = ["ESTIMATORS", "DISCRIMINATIVE", "make_factory", "canonical_name", "spec", "family", "title",
-           "known_names", "examples", "describe"]
+__all__ = [
+    "ESTIMATORS",
+    "DISCRIMINATIVE",
+    "make_factory",
+    "canonical_name",
+    "spec",
+    "family",
+    "title",
+    "known_names",
+    "examples",
+    "describe",
+]
 
 Factory = Callable[[tuple, tuple], MIEstimator]
 
@@ -36,8 +47,10 @@ _USER = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 
 
 def _unknown(name: str) -> ValueError:
-    return ValueError(f"unknown estimator {name!r}; built-ins: {', '.join(s.usage for s in ESTIMATORS.values())}, "
-                      "or package.module:factory for your own (a callable (x_shape, y_shape) -> MIEstimator)")
+    return ValueError(
+        f"unknown estimator {name!r}; built-ins: {', '.join(s.usage for s in ESTIMATORS.values())}, "
+        "or package.module:factory for your own (a callable (x_shape, y_shape) -> MIEstimator)"
+    )
 
 
 def _resolve(name: str) -> tuple[EstimatorSpec, str | None] | None:
@@ -110,8 +123,9 @@ def describe() -> str:
 def _check_no_critic(name: str, critic, what: str) -> None:
     if critic is None:
         return
-    raise ValueError(f"critic applies to discriminative estimators; {name!r} is {what} and takes none, "
-                     f"got critic={critic!r}")
+    raise ValueError(
+        f"critic applies to discriminative estimators; {name!r} is {what} and takes none, got critic={critic!r}"
+    )
 
 
 def _import_factory(name: str) -> Factory:
@@ -129,11 +143,13 @@ def _import_factory(name: str) -> Factory:
         # not found: the module itself or a package above it; anything else is a failing import inside it
         if err.name is not None and (module_name == err.name or module_name.startswith(err.name + ".")):
             raise ValueError(f"{_unknown(name)} (module {module_name!r} was not found)") from err
-        raise ValueError(f"estimator {name!r}: module {module_name!r} failed to import: "
-                         f"{type(err).__name__}: {err}") from err
+        raise ValueError(
+            f"estimator {name!r}: module {module_name!r} failed to import: {type(err).__name__}: {err}"
+        ) from err
     except Exception as err:  # noqa: BLE001 - whatever the user's module raised, said as ours
-        raise ValueError(f"estimator {name!r}: module {module_name!r} failed to import: "
-                         f"{type(err).__name__}: {err}") from err
+        raise ValueError(
+            f"estimator {name!r}: module {module_name!r} failed to import: {type(err).__name__}: {err}"
+        ) from err
     finally:
         if added:
             sys.path.remove(cwd)
@@ -141,8 +157,10 @@ def _import_factory(name: str) -> Factory:
         raise ValueError(f"estimator {name!r}: module {module_name!r} has no attribute {attr!r}")
     factory = getattr(module, attr)
     if not callable(factory):
-        raise ValueError(f"estimator {name!r}: {module_name}.{attr} is a {type(factory).__name__}, not a callable "
-                         "(x_shape, y_shape) -> MIEstimator")
+        raise ValueError(
+            f"estimator {name!r}: {module_name}.{attr} is a {type(factory).__name__}, not a callable "
+            "(x_shape, y_shape) -> MIEstimator"
+        )
     return factory
 
 

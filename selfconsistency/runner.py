@@ -18,6 +18,7 @@ process, in local worker processes (``--jobs N``), or as Ray tasks (``--ray``).
 >>> runs = [Run(key=f"seed {s}", relpath=f"runs/s{s}.json", fn=train_one, args=(s,)) for s in range(3)]
 >>> outcome = execute(runs, out="out/x", executor=ProcessExecutor(jobs=2))  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import json
@@ -66,10 +67,10 @@ class Run:
 class Outcome:
     """What :func:`execute` did: the records of every run (finished earlier or now) and the failures."""
 
-    records: dict[str, dict] = field(default_factory=dict)   # key -> record
-    done: list[str] = field(default_factory=list)            # trained now
-    skipped: list[str] = field(default_factory=list)         # finished earlier
-    failed: dict[str, str] = field(default_factory=dict)     # key -> error
+    records: dict[str, dict] = field(default_factory=dict)  # key -> record
+    done: list[str] = field(default_factory=list)  # trained now
+    skipped: list[str] = field(default_factory=list)  # finished earlier
+    failed: dict[str, str] = field(default_factory=dict)  # key -> error
     seconds: float = 0.0
 
 
@@ -81,9 +82,11 @@ class RunsFailed(RuntimeError):
         where = f" (errors in {Path(out) / FAILED_DIR})" if out is not None else ""
         first_key, first_err = next(iter(outcome.failed.items()))
         names = "; ".join(outcome.failed)
-        super().__init__(f"{len(outcome.failed)} of {len(outcome.records) + len(outcome.failed)} runs failed{where}: "
-                         f"{names}. First error ({first_key}): {first_err.strip().splitlines()[-1].rstrip('.')}. "
-                         "Finished runs are saved; run the same command again to retry only the failed ones.")
+        super().__init__(
+            f"{len(outcome.failed)} of {len(outcome.records) + len(outcome.failed)} runs failed{where}: "
+            f"{names}. First error ({first_key}): {first_err.strip().splitlines()[-1].rstrip('.')}. "
+            "Finished runs are saved; run the same command again to retry only the failed ones."
+        )
 
 
 def _read_record(path: Path) -> dict | None:
@@ -100,13 +103,23 @@ def _check_unique(runs: Sequence[Run]) -> None:
     for r in runs:
         for what in (r.key, r.relpath):
             if what in seen:
-                raise ValueError(f"two runs share {what!r} ({seen[what]!r} and {r.key!r}): each run needs its own "
-                                 "key and result file")
+                raise ValueError(
+                    f"two runs share {what!r} ({seen[what]!r} and {r.key!r}): each run needs its own "
+                    "key and result file"
+                )
             seen[what] = r.key
 
 
-def execute(runs: Sequence[Run], out=None, executor=None, *, progress: bool = True,
-            log: Callable[[str], None] | None = None, desc: str = "runs", raise_on_failure: bool = True) -> Outcome:
+def execute(
+    runs: Sequence[Run],
+    out=None,
+    executor=None,
+    *,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+    desc: str = "runs",
+    raise_on_failure: bool = True,
+) -> Outcome:
     """Runs every run not already finished in ``out`` and writes each record as it comes back.
 
     Args:
@@ -148,8 +161,14 @@ def execute(runs: Sequence[Run], out=None, executor=None, *, progress: bool = Tr
                 run.validate(rec)
             outcome.skipped.append(run.key)
             finish("skip", run, rec)
-        bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=desc, unit="run",
-                   disable=not progress or not todo, dynamic_ncols=True)
+        bar = tqdm(
+            total=len(runs),
+            initial=len(runs) - len(todo),
+            desc=desc,
+            unit="run",
+            disable=not progress or not todo,
+            dynamic_ncols=True,
+        )
         try:
             for run, rec, error in executor.map_unordered(todo, progress=progress):
                 if error is None:
@@ -163,9 +182,15 @@ def execute(runs: Sequence[Run], out=None, executor=None, *, progress: bool = Tr
                 else:
                     outcome.failed[run.key] = error
                     if out is not None:
-                        write_json_atomic(Path(out) / FAILED_DIR / run.relpath,
-                                          {"key": run.key, "error": error, "executor": executor.name,
-                                           "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+                        write_json_atomic(
+                            Path(out) / FAILED_DIR / run.relpath,
+                            {
+                                "key": run.key,
+                                "error": error,
+                                "executor": executor.name,
+                                "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                            },
+                        )
                     log(f"[failed] {run.key}: {error.strip().splitlines()[-1]}")
                 bar.update(1)
                 bar.set_postfix_str(f"{len(outcome.failed)} failed" if outcome.failed else "", refresh=False)

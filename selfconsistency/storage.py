@@ -3,6 +3,7 @@
 A finished result is written at once and never half-written (a temporary file in the same folder,
 then ``os.replace``); one command at a time writes to an output directory (:class:`OutputLock`).
 """
+
 from __future__ import annotations
 
 import json
@@ -113,12 +114,16 @@ class OutputLock:
                 f.seek(0)
                 holder = f.read().strip() or "another process"
                 f.close()
-                raise OutputBusy(f"out: {self.out} is in use by another selfconsistency command ({holder}); wait "
-                                 "for it to finish, or give another --out") from None
+                raise OutputBusy(
+                    f"out: {self.out} is in use by another selfconsistency command ({holder}); wait "
+                    "for it to finish, or give another --out"
+                ) from None
         f.seek(0)
         f.truncate()
-        f.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}: "
-                f"{' '.join(sys.argv)[:200]}\n")
+        f.write(
+            f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+            f"{' '.join(sys.argv)[:200]}\n"
+        )
         f.flush()
         self._file = f
         return self

@@ -1,5 +1,6 @@
 """Planted run functions for the runner's tests: they must be module-level so that ``--jobs`` worker
 processes and Ray workers can import them (both get the test process's ``sys.path``)."""
+
 from __future__ import annotations
 
 import os

@@ -14,6 +14,7 @@ the data, so the verdicts they must get are known:
 
 They also serve as ``module:factory`` user estimators (``selfconsistency_fixtures:pixel``).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -59,7 +60,7 @@ def pixel_gaussian_mi(x, y):
     """Σ_j -½ log(1 - ρ_j²) over pixel pairs (x_j, y_j), ρ² clipped at 0.99; constant pixels give 0."""
     xf, yf = x.flatten(1), y.flatten(1)
     xc, yc = xf - xf.mean(0), yf - yf.mean(0)
-    vx, vy = (xc ** 2).mean(0), (yc ** 2).mean(0)
+    vx, vy = (xc**2).mean(0), (yc**2).mean(0)
     live = (vx > 1e-8) & (vy > 1e-8)
     rho2 = torch.where(live, (xc * yc).mean(0) ** 2 / (vx * vy).clamp_min(1e-16), torch.zeros_like(vx))
     return -0.5 * torch.log1p(-rho2.clamp(max=RHO2_MAX)).sum()
@@ -154,13 +155,31 @@ def write_cifar10(root: Path, per_batch=8, n_test=10) -> dict:
     for i in range(1, 6):
         images = _images(per_batch, 32, 32, 3, 10 + i)
         train.append(images)
-        dump(f"data_batch_{i}", {"batch_label": f"training batch {i} of 5",
-                                 "data": images.transpose(0, 3, 1, 2).reshape(per_batch, -1),
-                                 "labels": [j % 10 for j in range(per_batch)],
-                                 "filenames": [f"img{j}.png" for j in range(per_batch)]})
+        dump(
+            f"data_batch_{i}",
+            {
+                "batch_label": f"training batch {i} of 5",
+                "data": images.transpose(0, 3, 1, 2).reshape(per_batch, -1),
+                "labels": [j % 10 for j in range(per_batch)],
+                "filenames": [f"img{j}.png" for j in range(per_batch)],
+            },
+        )
     test = _images(n_test, 32, 32, 3, 20)
-    dump("test_batch", {"batch_label": "testing batch 1 of 1", "data": test.transpose(0, 3, 1, 2).reshape(n_test, -1),
-                        "labels": [j % 10 for j in range(n_test)], "filenames": [f"t{j}.png" for j in range(n_test)]})
-    dump("batches.meta", {"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                                          "ship", "truck"], "num_cases_per_batch": per_batch, "num_vis": 3072})
+    dump(
+        "test_batch",
+        {
+            "batch_label": "testing batch 1 of 1",
+            "data": test.transpose(0, 3, 1, 2).reshape(n_test, -1),
+            "labels": [j % 10 for j in range(n_test)],
+            "filenames": [f"t{j}.png" for j in range(n_test)],
+        },
+    )
+    dump(
+        "batches.meta",
+        {
+            "label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+            "num_cases_per_batch": per_batch,
+            "num_vis": 3072,
+        },
+    )
     return {"train": np.concatenate(train), "test": test, "md5": md5}

@@ -4,6 +4,7 @@ Tolerances: a statistic averaged over B batches is compared with its target at 4
 errors measured from the same batches (a z-test that fails by chance with probability ~6e-5;
 the seeds are fixed, so the suite is deterministic). Deterministic caps are checked exactly.
 """
+
 import math
 
 import pytest
@@ -70,9 +71,14 @@ def test_nwj_variance_grows_exponentially_with_mi():
     task = CorrelatedGaussian(dim=20, mi=6.0)
     vals = torch.stack([B.nwj_lower_bound(task.scores(x, y)) for x, y in batches(task, 64, 300)])
     assert float(vals.var()) > (math.exp(2.0) - 1) / 64  # far above the MI=2 floor
-    assert float(vals.var()) > 10 * float(torch.stack(
-        [B.nwj_lower_bound(CorrelatedGaussian(20, 2.0).scores(x, y))
-         for x, y in batches(CorrelatedGaussian(20, 2.0), 64, 300)]).var())
+    assert float(vals.var()) > 10 * float(
+        torch.stack(
+            [
+                B.nwj_lower_bound(CorrelatedGaussian(20, 2.0).scores(x, y))
+                for x, y in batches(CorrelatedGaussian(20, 2.0), 64, 300)
+            ]
+        ).var()
+    )
 
 
 @pytest.mark.parametrize("mi", [2.0, 10.0])
@@ -175,8 +181,10 @@ def test_smile_partition_bias_follows_theorem_3():
     # tau < K: the bias is at most max(e^-tau |1 - S e^-tau|, (1 - e^K e^-tau + S(e^K - e^tau)) / (e^K - e^-tau))
     tau = 1.0
     parts = onehot_partition(tau, n, 400, seed=1)
-    bound = max(math.exp(-tau) * abs(1 - S * math.exp(-tau)),
-                (1 - math.exp(K - tau) + S * (math.exp(K) - math.exp(tau))) / (math.exp(K) - math.exp(-tau)))
+    bound = max(
+        math.exp(-tau) * abs(1 - S * math.exp(-tau)),
+        (1 - math.exp(K - tau) + S * (math.exp(K) - math.exp(tau))) / (math.exp(K) - math.exp(-tau)),
+    )
     se = float(parts.std()) / math.sqrt(len(parts))
     assert abs(1.0 - float(parts.mean())) <= bound + 4 * se
 
@@ -210,8 +218,17 @@ def test_tuba_is_nwj_of_the_shifted_critic_and_js_is_maximised_by_log_r():
     assert means[0.0] > means[-1.0] and means[0.0] > means[1.0]
 
 
-@pytest.mark.parametrize("fn", [B.nwj_lower_bound, B.dv_estimate, B.infonce_lower_bound, B.js_fgan_lower_bound,
-                                lambda s: B.smile_estimate(s, 5.0), lambda s: B.interpolated_lower_bound(s, 0.5)])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        B.nwj_lower_bound,
+        B.dv_estimate,
+        B.infonce_lower_bound,
+        B.js_fgan_lower_bound,
+        lambda s: B.smile_estimate(s, 5.0),
+        lambda s: B.interpolated_lower_bound(s, 0.5),
+    ],
+)
 def test_bounds_reject_bad_matrices(fn):
     with pytest.raises(ValueError, match="log_r"):
         fn(torch.zeros(3, 4))

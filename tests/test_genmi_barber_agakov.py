@@ -6,6 +6,7 @@ expectation; the standard error is over evaluation batches). The distance to the
 training is |mean| + 4 sd over 6 seeds of the same configuration (benchmarks/genmi_test_tolerances.py;
 the trainings are selfconsistency.groundtruth.short_training's, which that script runs too).
 """
+
 import math
 
 import pytest

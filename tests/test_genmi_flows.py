@@ -4,6 +4,7 @@ The full staircase check of the issue (bias <= 0.3 nats at MI 2..10 after 4000 s
 ~20 minutes on a CPU core and lives in ``benchmarks/flow_staircase.py``; here a shortened staircase
 runs with a tolerance derived from its spread over seeds (``benchmarks/genmi_test_tolerances.py --only flow``).
 """
+
 import math
 
 import pytest

@@ -5,6 +5,7 @@ Tolerances: every value is a mean over B >= 64 independent batches; it is compar
 probability ~1e-3; the seeds are fixed, so the suite is deterministic). Deterministic caps (log K)
 are checked exactly.
 """
+
 import math
 
 import pytest
@@ -74,8 +75,10 @@ def test_bounds_match_equations_12_and_13_term_by_term():
     x, y = task.sample(7, seed=4)
     x, y = x.double(), y.double()
     cov = (1 - task.rho**2) * torch.eye(3, dtype=torch.float64)
-    p = torch.tensor([[MultivariateNormal(task.rho * x[j], cov).log_prob(y[i]).exp().item() for j in range(7)]
-                      for i in range(7)], dtype=torch.float64)  # p[i, j] = p(y_i | x_j)
+    p = torch.tensor(
+        [[MultivariateNormal(task.rho * x[j], cov).log_prob(y[i]).exp().item() for j in range(7)] for i in range(7)],
+        dtype=torch.float64,
+    )  # p[i, j] = p(y_i | x_j)
     eq12 = sum(math.log(p[i, i] / (p[i].sum() / 7)) for i in range(7)) / 7
     eq13 = sum(math.log(p[i, i] / ((p[i].sum() - p[i, i]) / 6)) for i in range(7)) / 7
     assert float(infonce_tractable_lower(task.encoder, x, y)) == pytest.approx(eq12, abs=1e-10)
@@ -85,8 +88,10 @@ def test_bounds_match_equations_12_and_13_term_by_term():
 
 def gaussian_mean_field_encoder(a: torch.Tensor, noise_var: torch.Tensor):
     """y = A x + e, e ~ N(0, diag(noise_var)): p(y|x) = prod_c N(y_c; (A x)_c, noise_var_c)."""
+
     def encoder(x):
         return Independent(Normal(x @ a.T, noise_var.sqrt().expand(x.shape[0], -1)), 1)
+
     return encoder
 
 
@@ -129,8 +134,12 @@ def test_total_correlation_upper_on_one_batch_equals_its_parts():
     enc = gaussian_mean_field_encoder(a, torch.ones(3, dtype=torch.float64))
     x = torch.randn(32, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
     y = enc(x).sample()
-    parts = sum(leave_one_out_upper(gaussian_mean_field_encoder(a[c:c + 1], torch.ones(1, dtype=torch.float64)),
-                                    x, y[:, c:c + 1]) for c in range(3))
+    parts = sum(
+        leave_one_out_upper(
+            gaussian_mean_field_encoder(a[c : c + 1], torch.ones(1, dtype=torch.float64)), x, y[:, c : c + 1]
+        )
+        for c in range(3)
+    )
     expected = parts - infonce_tractable_lower(enc, x, y)
     assert float(total_correlation_upper(enc, x, y)) == pytest.approx(float(expected), abs=1e-10)
 
@@ -142,11 +151,13 @@ def test_estimators_agree_with_the_functions_and_have_nothing_to_train():
     assert (loo.kind, nce.kind) == ("upper bound", "lower bound")
     e_up, e_lo = loo.estimate(x, y), nce.estimate(x, y)
     assert e_up.batch_size == e_lo.batch_size == 128
-    batches = [(x[i:i + 128], y[i:i + 128]) for i in range(0, 512, 128)]
-    assert e_up.value == pytest.approx(float(torch.stack([leave_one_out_upper(task.encoder, a, b)
-                                                          for a, b in batches]).mean()), abs=1e-5)
-    assert e_lo.value == pytest.approx(float(torch.stack([infonce_tractable_lower(task.encoder, a, b)
-                                                          for a, b in batches]).mean()), abs=1e-5)
+    batches = [(x[i : i + 128], y[i : i + 128]) for i in range(0, 512, 128)]
+    assert e_up.value == pytest.approx(
+        float(torch.stack([leave_one_out_upper(task.encoder, a, b) for a, b in batches]).mean()), abs=1e-5
+    )
+    assert e_lo.value == pytest.approx(
+        float(torch.stack([infonce_tractable_lower(task.encoder, a, b) for a, b in batches]).mean()), abs=1e-5
+    )
     # scores: log p(y_j|x_i) against the batch mixture, so each column log-mean-exps to 0
     s = loo.scores(x[:64], y[:64])
     assert torch.allclose(torch.logsumexp(s, 0) - math.log(64), torch.zeros(64), atol=1e-4)

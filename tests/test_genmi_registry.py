@@ -1,4 +1,5 @@
 """The generative estimators by name, and a tiny run of the benchmark with one of them."""
+
 import math
 
 import pytest

@@ -4,6 +4,7 @@ run on small images (8x8 digits, tiny networks) on CPU.
 Tolerances: normalisation and closed-form identities are exact up to float64 rounding (1e-8); Monte
 Carlo comparisons use 3 standard errors over independent draws.
 """
+
 import math
 
 import pytest
@@ -90,8 +91,9 @@ def test_importance_weighting_tightens_the_bound_towards_log_p():
     for k in (1, 16):
         z = torch.randn(k, 4000, generator=g, dtype=torch.float64)
         normal = torch.distributions.Normal(0.0, 1.0)
-        bound = importance_weighted_bound(torch.distributions.Normal(w * z, s).log_prob(v), normal.log_prob(z),
-                                          normal.log_prob(z))
+        bound = importance_weighted_bound(
+            torch.distributions.Normal(w * z, s).log_prob(v), normal.log_prob(z), normal.log_prob(z)
+        )
         means[k] = (float(bound.mean()), float(bound.std()) / math.sqrt(4000))
     assert means[1][0] < means[16][0] - 3 * math.hypot(means[1][1], means[16][1])
     assert means[16][0] <= exact + 3 * means[16][1]

@@ -1,4 +1,5 @@
 """The shared density-ratio interface: every estimator answers log_ratio / scores / loss / fit / estimate."""
+
 import math
 
 import pytest
@@ -58,9 +59,17 @@ def test_the_recorded_training_estimate_is_the_bound_of_the_batch(cls):
 
 def test_kinds_are_those_of_the_papers():
     kinds = {cls.__name__: cls.kind for cls in ALL}
-    assert kinds == {"NWJ": "lower bound", "TUBA": "lower bound", "DV": "estimate", "MINE": "estimate",
-                     "InfoNCE": "lower bound", "JS": "lower bound", "Interpolated": "lower bound",
-                     "SMILE": "estimate", "ReMINE": "estimate"}
+    assert kinds == {
+        "NWJ": "lower bound",
+        "TUBA": "lower bound",
+        "DV": "estimate",
+        "MINE": "estimate",
+        "InfoNCE": "lower bound",
+        "JS": "lower bound",
+        "Interpolated": "lower bound",
+        "SMILE": "estimate",
+        "ReMINE": "estimate",
+    }
 
 
 def test_log_ratio_is_the_critic_shifted_as_each_paper_says():

@@ -1,5 +1,6 @@
 """The estimator registry: every estimator once, every name builds, one canonical name per configuration,
 and every bad name, arg, option or user module says what is wrong."""
+
 import inspect
 import math
 import os
@@ -18,9 +19,21 @@ from selfconsistency.registry import ESTIMATORS, canonical_name, examples, make_
 VEC, IMG = (5,), (1, 8, 8)
 
 # The classes of the estimators registered today; a new name only needs its class in its family's package.
-EXPECTED = {"nwj": discmi.NWJ, "tuba": discmi.TUBA, "dv": discmi.DV, "mine": discmi.MINE, "cpc": discmi.InfoNCE,
-            "js": discmi.JS, "interpolated": discmi.Interpolated, "smile": discmi.SMILE, "remine": discmi.ReMINE,
-            "remine-j": discmi.ReMINE, "gm-flow": genmi.FlowMI, "gm-vae": genmi.VAEMI, "ba": genmi.BarberAgakov}
+EXPECTED = {
+    "nwj": discmi.NWJ,
+    "tuba": discmi.TUBA,
+    "dv": discmi.DV,
+    "mine": discmi.MINE,
+    "cpc": discmi.InfoNCE,
+    "js": discmi.JS,
+    "interpolated": discmi.Interpolated,
+    "smile": discmi.SMILE,
+    "remine": discmi.ReMINE,
+    "remine-j": discmi.ReMINE,
+    "gm-flow": genmi.FlowMI,
+    "gm-vae": genmi.VAEMI,
+    "ba": genmi.BarberAgakov,
+}
 PACKAGE = {"discriminative": "discmi", "generative": "genmi"}
 
 
@@ -51,8 +64,13 @@ def test_every_estimator_is_registered_exactly_once():
 def test_every_exported_estimator_class_is_reachable_by_a_name():
     built = {type(make_factory(n)(VEC, VEC)) for n in buildable_names()}
     # CriticEstimator is the discriminative base class, not an estimator of its own
-    exported = {obj for n in discmi.__all__ if inspect.isclass(obj := getattr(discmi, n))
-                and issubclass(obj, MIEstimator) and obj is not discmi.CriticEstimator}
+    exported = {
+        obj
+        for n in discmi.__all__
+        if inspect.isclass(obj := getattr(discmi, n))
+        and issubclass(obj, MIEstimator)
+        and obj is not discmi.CriticEstimator
+    }
     assert exported and exported <= built, exported - built
     assert {genmi.FlowMI, genmi.VAEMI, genmi.BarberAgakov} <= built
 
@@ -92,12 +110,29 @@ def test_names_build_the_configuration_they_say():
 SPELLINGS = [
     ["smile", "smile:5", "smile:5.0", "SMILE:05", " smile : 5 ", "smile:5e0"],
     ["smile:inf", "smile:INF", "smile:∞", "smile:infty", "Smile:Inf"],
-    ["smile:1", "smile:1.0"], ["smile:5.000001"], ["smile:0.5", "smile:.5"],
-    ["cpc", "infonce", "INFONCE", "CPC"], ["nwj"], ["mine"], ["js"], ["dv"], ["tuba"],
-    ["interpolated", "interpolated:0.01", "interpolated:1e-2"], ["interpolated:0.5"], ["interpolated:0"],
-    ["remine", "remine:0.1", "remine:1e-1"], ["remine:0.2"], ["remine-j", "remine-j:0.10"], ["remine-j:2"],
-    ["gm-vae", "gm-vae:1", "gm-vae:01"], ["gm-vae:16", "GM-VAE:16"], ["gm-flow"],
-    ["ba"], ["ba:12.5", "ba:12.50", "ba:1.25e1"], ["ba:-3"], ["ba:0", "ba:-0"],
+    ["smile:1", "smile:1.0"],
+    ["smile:5.000001"],
+    ["smile:0.5", "smile:.5"],
+    ["cpc", "infonce", "INFONCE", "CPC"],
+    ["nwj"],
+    ["mine"],
+    ["js"],
+    ["dv"],
+    ["tuba"],
+    ["interpolated", "interpolated:0.01", "interpolated:1e-2"],
+    ["interpolated:0.5"],
+    ["interpolated:0"],
+    ["remine", "remine:0.1", "remine:1e-1"],
+    ["remine:0.2"],
+    ["remine-j", "remine-j:0.10"],
+    ["remine-j:2"],
+    ["gm-vae", "gm-vae:1", "gm-vae:01"],
+    ["gm-vae:16", "GM-VAE:16"],
+    ["gm-flow"],
+    ["ba"],
+    ["ba:12.5", "ba:12.50", "ba:1.25e1"],
+    ["ba:-3"],
+    ["ba:0", "ba:-0"],
 ]
 
 
@@ -153,17 +188,20 @@ def test_unknown_names_list_the_known_ones():
         make_factory("")
 
 
-@pytest.mark.parametrize("name, message", [
-    ("smile:abc", "estimator 'smile': the parameter after ':' is tau"),
-    ("smile:-1", "estimator 'smile': tau must be > 0"),
-    ("smile:nan", "estimator 'smile'"),
-    ("gm-vae:0", "estimator 'gm-vae': K must be >= 1"),
-    ("gm-vae:2.5", "estimator 'gm-vae'.*importance samples"),
-    ("interpolated:1.5", "estimator 'interpolated': alpha must be >= 0 and <= 1"),
-    ("remine:0", "estimator 'remine': lam must be > 0"),
-    ("cpc:3", "estimator 'cpc': takes no parameter"),
-    ("ba:inf", "estimator 'ba'.*h\\(X\\) in nats"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("smile:abc", "estimator 'smile': the parameter after ':' is tau"),
+        ("smile:-1", "estimator 'smile': tau must be > 0"),
+        ("smile:nan", "estimator 'smile'"),
+        ("gm-vae:0", "estimator 'gm-vae': K must be >= 1"),
+        ("gm-vae:2.5", "estimator 'gm-vae'.*importance samples"),
+        ("interpolated:1.5", "estimator 'interpolated': alpha must be >= 0 and <= 1"),
+        ("remine:0", "estimator 'remine': lam must be > 0"),
+        ("cpc:3", "estimator 'cpc': takes no parameter"),
+        ("ba:inf", "estimator 'ba'.*h\\(X\\) in nats"),
+    ],
+)
 def test_bad_args_name_the_estimator(name, message):
     with pytest.raises(ValueError, match=message):
         make_factory(name)
@@ -203,8 +241,11 @@ def user_dir(tmp_path, monkeypatch):
 
 
 def test_a_user_factory_in_the_working_directory(user_dir):
-    _write_module(user_dir, "registry_user_ok", "from discmi import NWJ\n"
-                  "def make(x_shape, y_shape):\n    return NWJ(x_shape, y_shape)\nNOT_CALLABLE = 3\n")
+    _write_module(
+        user_dir,
+        "registry_user_ok",
+        "from discmi import NWJ\ndef make(x_shape, y_shape):\n    return NWJ(x_shape, y_shape)\nNOT_CALLABLE = 3\n",
+    )
     make = make_factory("registry_user_ok:make")
     assert isinstance(make(VEC, VEC), discmi.NWJ)
     assert str(user_dir) not in sys.path  # the working directory was added for the import only
@@ -239,8 +280,15 @@ def test_specs_and_merge_refuse_inconsistencies():
     with pytest.raises(ValueError, match="'smile' is registered twice"):
         merge(ESTIMATORS, [EstimatorSpec("smile", "discriminative", "again", builder=build)])
     with pytest.raises(ValueError, match="not a canonical name"):
-        EstimatorSpec("two", "generative", "x", builder=build, param="k, a number",
-                      parse=number_param("k", "a number", default=1.0), examples=("two:1.0",))
+        EstimatorSpec(
+            "two",
+            "generative",
+            "x",
+            builder=build,
+            param="k, a number",
+            parse=number_param("k", "a number", default=1.0),
+            examples=("two:1.0",),
+        )
     with pytest.raises(ValueError, match="must match"):
         EstimatorSpec("Two:1", "generative", "x", builder=build)
     with pytest.raises(ValueError, match="family must be one of"):

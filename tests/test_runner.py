@@ -4,6 +4,7 @@ The planted run functions live in ``runner_fixtures`` (module-level, so worker p
 workers can import them). The records of real benchmark runs must be identical, number for number,
 whichever executor ran them: each run seeds itself and uses one thread in each case here.
 """
+
 from __future__ import annotations
 
 import json
@@ -99,13 +100,21 @@ def test_two_commands_on_one_output_directory_the_second_is_refused(tmp_path):
             execute(squares(1), tmp_path, progress=False)
     assert execute(squares(1), tmp_path, progress=False).done == ["square 0"]  # released on exit
     # across processes: another process holds the lock, the command exits 2 saying so
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import sys, time
         from selfconsistency.storage import OutputLock
         with OutputLock({str(tmp_path)!r}):
             print("locked", flush=True)
             time.sleep(60)
-        """)], stdout=subprocess.PIPE, text=True)
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(SystemExit) as info:
@@ -130,8 +139,9 @@ def test_local_processes_give_the_same_records_with_a_fair_share_of_threads(tmp_
 
 
 def test_a_killed_worker_loses_only_its_run_which_is_retried_then_reported(tmp_path):
-    runs = squares(3) + [Run(key="dies once", relpath="runs/dies.json", fn=rf.die_once,
-                             args=(7, str(tmp_path / "marker")))]
+    runs = squares(3) + [
+        Run(key="dies once", relpath="runs/dies.json", fn=rf.die_once, args=(7, str(tmp_path / "marker")))
+    ]
     outcome = execute(runs, tmp_path, ProcessExecutor(jobs=2, threads=1), progress=False)
     assert set(outcome.done) == {"square 0", "square 1", "square 2", "dies once"}  # retried on a fresh worker
     assert records(tmp_path)["dies.json"]["square"] == 49

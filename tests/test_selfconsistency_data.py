@@ -1,5 +1,6 @@
 """The image loaders: the bundled digits, and MNIST / CIFAR-10 read by torchvision's own classes from
 small files that the fixtures write in the datasets' on-disk formats (never presented as real results)."""
+
 import gzip
 
 import numpy as np
@@ -88,8 +89,19 @@ def test_missing_cifar10_names_the_files(tmp_path):
 
 def test_cli_reports_missing_files_clearly(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
-        main(["check", "smile:5", "--dataset", "mnist", "--data-root", str(tmp_path), "--out", str(tmp_path / "o"),
-              "--no-progress"])
+        main(
+            [
+                "check",
+                "smile:5",
+                "--dataset",
+                "mnist",
+                "--data-root",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "o"),
+                "--no-progress",
+            ]
+        )
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "MNIST files missing" in err and "train-images-idx3-ubyte" in err and "--download" in err

@@ -5,6 +5,7 @@ files) works for trained estimators; the verdicts of the default configuration a
 ``selfconsistency check`` (README), not asserted here, except for properties every trained
 estimator must have whatever its quality (see each assertion).
 """
+
 import math
 
 import pytest
@@ -37,8 +38,17 @@ def small_smile(x_shape, y_shape):
 
 
 def test_a_discriminative_estimator_runs_every_setting(tmp_path):
-    report = selfconsistency.run(small_smile, dataset="digits", settings=("all",), rows=(0, 4, 8), epochs=5,
-                                 lr=2e-3, device="cpu", out=tmp_path, progress=False)
+    report = selfconsistency.run(
+        small_smile,
+        dataset="digits",
+        settings=("all",),
+        rows=(0, 4, 8),
+        epochs=5,
+        lr=2e-3,
+        device="cpu",
+        out=tmp_path,
+        progress=False,
+    )
     assert {v.setting for v in report.verdicts} == set(selfconsistency.SETTINGS)
     assert len(report.cells) == 3 + 2 + 2 + 9 and all(math.isfinite(c["estimate"]) for c in report.cells)
     est = {(c["measure"], c["t"]): c["estimate"] for c in report.cells}
@@ -52,8 +62,12 @@ def test_a_discriminative_estimator_runs_every_setting(tmp_path):
     for s in report.summaries:  # the ratios are formed from the cells of the same seed
         assert s.mean == pytest.approx(s.per_seed[0])
     paths = report.plot(tmp_path)
-    assert [p.name for p in paths] == ["figure4_digits.png", "figure5_digits.png", "figure6_digits.png",
-                                       "table3_digits.png"]
+    assert [p.name for p in paths] == [
+        "figure4_digits.png",
+        "figure5_digits.png",
+        "figure6_digits.png",
+        "table3_digits.png",
+    ]
     report.to_json(tmp_path / "report.json")
 
 
@@ -63,8 +77,7 @@ def test_builtin_names_get_the_papers_critic_layout_sized_for_digits():
     assert est.critic.conv1.out_channels == DIGITS_CRITIC["channels"][0]
     paper = builtin_factory("cpc", "mnist")((1, 28, 28), (1, 28, 28))
     assert paper.critic.conv1.out_channels == 64 and paper.critic.head[1].out_features == 1024
-    report = selfconsistency.run("smile:5", settings=("baseline",), rows=(0, 8), epochs=1, device="cpu",
-                                 progress=False)
+    report = selfconsistency.run("smile:5", settings=("baseline",), rows=(0, 8), epochs=1, device="cpu", progress=False)
     assert [c["measure"] for c in report.cells] == ["rows", "rows"] and report.estimators == ["smile:5"]
 
 
@@ -76,8 +89,9 @@ def _genmi_built() -> bool:
     return hasattr(genmi, "ESTIMATORS")  # once genmi exists, a missing gm-vae fails the test below
 
 
-@pytest.mark.skipif(not _genmi_built(), reason="genmi (gm-vae) is not on this branch yet: the generative "
-                    "end-to-end run needs it")
+@pytest.mark.skipif(
+    not _genmi_built(), reason="genmi (gm-vae) is not on this branch yet: the generative end-to-end run needs it"
+)
 def test_a_generative_estimator_runs_every_setting(tmp_path):
     from genmi import VAEMI
 
@@ -85,8 +99,16 @@ def test_a_generative_estimator_runs_every_setting(tmp_path):
     def small_vae(x_shape, y_shape):
         return VAEMI(x_shape, y_shape, channels=(8, 16), hidden=64, decoder_hidden=64)
 
-    report = selfconsistency.run(small_vae, dataset="digits", settings=("all",), rows=(0, 8), epochs=1,
-                                 device="cpu", out=tmp_path, progress=False)
+    report = selfconsistency.run(
+        small_vae,
+        dataset="digits",
+        settings=("all",),
+        rows=(0, 8),
+        epochs=1,
+        device="cpu",
+        out=tmp_path,
+        progress=False,
+    )
     assert report.cells[0]["config"]["family"] == "generative"
     assert report.cells[0]["config"]["lr"] is None  # VAEMI's own default_lr
     assert {v.setting for v in report.verdicts} == set(selfconsistency.SETTINGS)
@@ -98,6 +120,7 @@ def test_a_generative_estimator_runs_every_setting(tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cells_run_on_cuda(tmp_path):
-    report = selfconsistency.run(small_smile, settings=("baseline", "rotation"), rows=(0, 8), epochs=1,
-                                 device="cuda", progress=False)
+    report = selfconsistency.run(
+        small_smile, settings=("baseline", "rotation"), rows=(0, 8), epochs=1, device="cuda", progress=False
+    )
     assert all(c["device"].startswith("cuda") for c in report.cells)

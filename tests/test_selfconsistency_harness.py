@@ -3,6 +3,7 @@
 The planted estimators of ``selfconsistency_fixtures`` compute fixed formulas, so the verdicts they
 must get are known exactly (see that module); their trainings take a fraction of a second.
 """
+
 import json
 
 import pytest
@@ -84,20 +85,43 @@ def test_an_interrupted_run_resumes_without_recomputing_or_losing_cells(tmp_path
 
 def test_cli_runs_module_factories_and_draws_estimators_together(tmp_path, capsys):
     out = tmp_path / "out"
-    argv = ["check", "selfconsistency_fixtures:pixel", "selfconsistency_fixtures:constant", "--out", str(out),
-            "--epochs", "1", "--device", "cpu", "--no-progress", "--settings", "baseline", "additivity",
-            "--rows", "0", "4", "8", "--seeds", "2", "--tol-additivity", "0.25"]
+    argv = [
+        "check",
+        "selfconsistency_fixtures:pixel",
+        "selfconsistency_fixtures:constant",
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--settings",
+        "baseline",
+        "additivity",
+        "--rows",
+        "0",
+        "4",
+        "8",
+        "--seeds",
+        "2",
+        "--tol-additivity",
+        "0.25",
+    ]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "| selfconsistency_fixtures:pixel | baseline | independence (t=0) | 0 | 0.000 | 0 |" in text
     assert "| selfconsistency_fixtures:constant | baseline | independence (t=0) | 0 | 1.000 | 0 |" in text
     data = json.loads((out / "report_digits.json").read_text())
     assert data["tolerances"]["additivity"] == 0.25
-    assert {c["estimator"] for c in data["cells"]} == {"selfconsistency_fixtures:pixel",
-                                                       "selfconsistency_fixtures:constant"}
+    assert {c["estimator"] for c in data["cells"]} == {
+        "selfconsistency_fixtures:pixel",
+        "selfconsistency_fixtures:constant",
+    }
     row = next(r for r in data["ratios"] if r["setting"] == "additivity" and r["t"] == 4 and r["seed"] == 1)
     assert set(row) >= {"setting", "t", "seed", "estimate", "ratio"} and row["ratio"] == pytest.approx(
-        row["estimate"] / row["reference"])
+        row["estimate"] / row["reference"]
+    )
     md = (out / "verdicts_digits.md").read_text()
     assert "## Verdicts" in md and "additivity ≈ 2" in md
     for name in ("figure4_digits.png", "figure6_digits.png"):
@@ -107,7 +131,7 @@ def test_cli_runs_module_factories_and_draws_estimators_together(tmp_path, capsy
     assert main(argv) == 0
     rerun = capsys.readouterr().out
     assert "[done]" not in rerun and rerun.count("[skip]") == text.count("[done]")
-    assert rerun[rerun.index("# Self-consistency"):] == text[text.index("# Self-consistency"):]
+    assert rerun[rerun.index("# Self-consistency") :] == text[text.index("# Self-consistency") :]
     assert len(Report.load(out).estimators) == 2
 
 

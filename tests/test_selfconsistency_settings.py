@@ -1,4 +1,5 @@
 """Row masking, the per-image random transforms, and the cells each setting needs."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -32,8 +33,8 @@ def test_translation_shifts_each_image_by_its_own_integer_offset():
     for i in range(32):  # bilinear sampling of an integer shift is the exact shift, zeros shifted in
         expected = torch.zeros_like(x[i])
         sy, sx = int(dy[i]), int(dx[i])
-        src = x[i][:, max(0, -sy):8 - max(0, sy), max(0, -sx):8 - max(0, sx)]
-        expected[:, max(0, sy):8 - max(0, -sy), max(0, sx):8 - max(0, -sx)] = src
+        src = x[i][:, max(0, -sy) : 8 - max(0, sy), max(0, -sx) : 8 - max(0, sx)]
+        expected[:, max(0, sy) : 8 - max(0, -sy), max(0, sx) : 8 - max(0, -sx)] = src
         assert torch.allclose(y[i], expected, atol=1e-5), i
     assert max_shift_pixels(28) == 3 and max_shift_pixels(32) == 3  # the paper's 3 px on MNIST
 
@@ -57,8 +58,8 @@ def test_rotation_matches_a_rotated_grid_per_image():
     y = random_affine(x, "rotation", g)
     theta = affine_matrices("rotation", 3, 8, 8, torch.Generator().manual_seed(5))
     for i in range(3):
-        grid = F.affine_grid(theta[i:i + 1], [1, 1, 8, 8], align_corners=False)
-        assert torch.allclose(y[i:i + 1], F.grid_sample(x[i:i + 1], grid, align_corners=False), atol=1e-6)
+        grid = F.affine_grid(theta[i : i + 1], [1, 1, 8, 8], align_corners=False)
+        assert torch.allclose(y[i : i + 1], F.grid_sample(x[i : i + 1], grid, align_corners=False), atol=1e-6)
     assert not torch.allclose(theta[0], theta[1])
 
 

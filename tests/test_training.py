@@ -16,6 +16,7 @@ Tolerances are |mean - I| + 4 sd over 6 seeds of exactly this configuration, rou
 ReMINE-J is the noisiest: its estimate E_P[T] - C relies on the regulariser having pinned
 log E_Q[e^T] to C, which after 500 steps holds only to about +-0.1.
 """
+
 import math
 
 import pytest
@@ -26,8 +27,17 @@ from selfconsistency.groundtruth.short_training import MI, NAMES, evaluate, eval
 from selfconsistency.registry import examples
 
 TOLERANCE = {
-    "nwj": 0.20, "tuba": 0.20, "dv": 0.20, "mine": 0.20, "cpc": 0.30, "js": 0.25,
-    "interpolated": 0.20, "smile:5": 0.25, "smile:inf": 0.25, "remine": 0.20, "remine-j": 0.55,
+    "nwj": 0.20,
+    "tuba": 0.20,
+    "dv": 0.20,
+    "mine": 0.20,
+    "cpc": 0.30,
+    "js": 0.25,
+    "interpolated": 0.20,
+    "smile:5": 0.25,
+    "smile:inf": 0.25,
+    "remine": 0.20,
+    "remine-j": 0.55,
 }
 
 
@@ -69,16 +79,18 @@ def test_mine_gradient_is_the_bias_corrected_formula():
     d, n, rate = 3, 6, 0.25
     est = discmi.MINE(d, d, critic=_BilinearCritic(d), ema_rate=rate).double()
     g = torch.Generator().manual_seed(0)
-    batches = [(torch.randn(n, d, generator=g, dtype=torch.float64),
-                torch.randn(n, d, generator=g, dtype=torch.float64)) for _ in range(3)]
+    batches = [
+        (torch.randn(n, d, generator=g, dtype=torch.float64), torch.randn(n, d, generator=g, dtype=torch.float64))
+        for _ in range(3)
+    ]
     ema = None
     for x, y in batches:
         est.zero_grad()
         loss = est.loss(x, y)
         loss.backward()
         w = est.critic.w.detach()
-        pair_grad = x[:, None, :] * y[None, :, :]          # dT(x_i, y_j)/dw: [n, n, d]
-        t = pair_grad @ w                                  # T(x_i, y_j): [n, n]
+        pair_grad = x[:, None, :] * y[None, :, :]  # dT(x_i, y_j)/dw: [n, n, d]
+        t = pair_grad @ w  # T(x_i, y_j): [n, n]
         off = ~torch.eye(n, dtype=torch.bool)
         partition = t[off].exp().mean()
         ema = partition if ema is None else (1 - rate) * ema + rate * partition

@@ -1,4 +1,5 @@
 """Bad input gets a ValueError naming the argument: never a deep traceback or a silent NaN."""
+
 import math
 
 import pytest
@@ -46,8 +47,14 @@ def test_too_few_samples(est):
         est.loss(x, y)
 
 
-@pytest.mark.parametrize("shape,msg", [((32, 4), r"x must have shape \[n, 5\]"), ((32,), r"x must have shape"),
-                                       ((32, 5, 1), r"x must have shape \[n, 5\]")])
+@pytest.mark.parametrize(
+    "shape,msg",
+    [
+        ((32, 4), r"x must have shape \[n, 5\]"),
+        ((32,), r"x must have shape"),
+        ((32, 5, 1), r"x must have shape \[n, 5\]"),
+    ],
+)
 def test_wrong_width_or_dimensionality(est, shape, msg):
     _, y = data()
     with pytest.raises(ValueError, match=msg):

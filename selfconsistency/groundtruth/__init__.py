@@ -5,9 +5,20 @@
 * :mod:`.figures` — Figure 1 (the per-step estimates);
 * :mod:`.reference` — the published numbers printed beside ours.
 """
+
 from .figures import plot_runs
 from .staircase import QUICK, TASKS, BenchConfig, load_runs, run_benchmark, run_one
 from .table import report, summarize, table_markdown
 
-__all__ = ["BenchConfig", "QUICK", "TASKS", "run_benchmark", "run_one", "load_runs", "summarize", "table_markdown",
-           "plot_runs", "report"]
+__all__ = [
+    "BenchConfig",
+    "QUICK",
+    "TASKS",
+    "run_benchmark",
+    "run_one",
+    "load_runs",
+    "summarize",
+    "table_markdown",
+    "plot_runs",
+    "report",
+]

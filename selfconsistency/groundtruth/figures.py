@@ -1,4 +1,5 @@
 """Figure 1 of Song & Ermon (2020): the per-step estimates of each run on the staircase."""
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,9 @@ def plot_runs(runs: list[dict], path, smooth: float | None = None) -> Path:
     names = list(dict.fromkeys(r["estimator"] for r in runs))
     critics = list(dict.fromkeys(r["config"]["critic"] for r in runs))
     colors = {c: col for c, col in zip(critics, ("tab:blue", "tab:orange", "tab:green"), strict=False)}
-    fig, axes = plt.subplots(len(tasks), len(names), figsize=(3.2 * len(names), 2.8 * len(tasks)),
-                             squeeze=False, sharex=True, sharey=True)
+    fig, axes = plt.subplots(
+        len(tasks), len(names), figsize=(3.2 * len(names), 2.8 * len(tasks)), squeeze=False, sharex=True, sharey=True
+    )
     top = 0.0
     for ti, task in enumerate(tasks):
         for ni, name in enumerate(names):

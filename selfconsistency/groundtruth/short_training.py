@@ -12,6 +12,7 @@ same configuration (``benchmarks/training_tolerances.py``, ``benchmarks/genmi_te
 
 >>> value = evaluate("smile:5", seed=0)                  # held-out estimate, about 1.9 (MI = 2)
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,9 +24,30 @@ from micore.tasks import CorrelatedGaussian, OneHot
 
 from ..registry import examples, make_factory
 
-__all__ = ["MI", "DIM", "STEPS", "LR", "HIDDEN", "NAMES", "evaluate", "ONEHOT_CLASSES", "ONEHOT_HIDDEN",
-           "ONEHOT_STEPS", "ONEHOT_LR", "ONEHOT_BATCH", "evaluate_onehot", "TASK", "BA_STEPS", "train_lower",
-           "train_upper", "SHORT_LEVELS", "SHORT_STEPS", "SHORT_BATCH", "SHORT_LR", "short_staircase"]
+__all__ = [
+    "MI",
+    "DIM",
+    "STEPS",
+    "LR",
+    "HIDDEN",
+    "NAMES",
+    "evaluate",
+    "ONEHOT_CLASSES",
+    "ONEHOT_HIDDEN",
+    "ONEHOT_STEPS",
+    "ONEHOT_LR",
+    "ONEHOT_BATCH",
+    "evaluate_onehot",
+    "TASK",
+    "BA_STEPS",
+    "train_lower",
+    "train_upper",
+    "SHORT_LEVELS",
+    "SHORT_STEPS",
+    "SHORT_BATCH",
+    "SHORT_LR",
+    "short_staircase",
+]
 
 MI, DIM, STEPS, LR, HIDDEN = 2.0, 5, 500, 2e-3, (64, 64)
 
@@ -55,8 +77,7 @@ def evaluate_onehot(seed: int) -> float:
     torch.manual_seed(seed)
     critic = JointCritic(ONEHOT_CLASSES, ONEHOT_CLASSES, hidden=ONEHOT_HIDDEN)
     est = make_factory("remine", critic=critic)((ONEHOT_CLASSES,), (ONEHOT_CLASSES,))
-    est.fit(task, steps=ONEHOT_STEPS, batch_size=ONEHOT_BATCH, lr=ONEHOT_LR, seed=seed, progress=False,
-            device="cpu")
+    est.fit(task, steps=ONEHOT_STEPS, batch_size=ONEHOT_BATCH, lr=ONEHOT_LR, seed=seed, progress=False, device="cpu")
     x, y = task.sample(4000, seed=10_000 + seed)
     return est.estimate(x, y, batch_size=ONEHOT_BATCH).value
 

@@ -6,6 +6,7 @@ fresh, before the update on it) is recorded. Each finished run is written at onc
 ``OUT/runs/``; re-running skips finished runs. :mod:`.table` and :mod:`.figures` rebuild Table 2 and
 Figure 1 from all runs found in ``OUT``.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,8 +22,17 @@ from ..registry import canonical_name, family, make_factory
 from ..runner import Run, execute
 from ..storage import read_json
 
-__all__ = ["BenchConfig", "run_one", "run_benchmark", "bench_runs", "resolve_device", "load_runs", "run_path",
-           "QUICK", "TASKS"]
+__all__ = [
+    "BenchConfig",
+    "run_one",
+    "run_benchmark",
+    "bench_runs",
+    "resolve_device",
+    "load_runs",
+    "run_path",
+    "QUICK",
+    "TASKS",
+]
 
 TASKS = ("gaussian", "cubic")
 
@@ -73,8 +83,10 @@ def resolve_device(device) -> str:
     """The device every run uses, fixed by the driver (``None``: CUDA when available here, else CPU)."""
     dev = default_device() if device is None else torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {device!r} asks for CUDA, but torch sees no GPU here "
-                         f"(torch {torch.__version__}); use --device cpu")
+        raise ValueError(
+            f"device: {device!r} asks for CUDA, but torch sees no GPU here "
+            f"(torch {torch.__version__}); use --device cpu"
+        )
     return str(dev)
 
 
@@ -84,13 +96,24 @@ def run_one(name: str, cfg: BenchConfig, seed: int, device=None, progress: bool 
     est = _factory(name, cfg)((cfg.dim,), (cfg.dim,))
     record = {"estimator": name, "seed": seed, "config": asdict(cfg), "kind": est.kind, "diverged_at": None}
     try:
-        hist = est.fit(cfg.staircase(), batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, device=device,
-                       progress=progress, desc=f"{cfg.task} {name} seed {seed}")
+        hist = est.fit(
+            cfg.staircase(),
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            seed=seed,
+            device=device,
+            progress=progress,
+            desc=f"{cfg.task} {name} seed {seed}",
+        )
     except TrainingDiverged as err:
         hist = err.history
         record["diverged_at"] = err.step
-    record.update(estimates=hist.estimate, seconds=hist.seconds, device=hist.device,
-                  steps_per_second=len(hist.loss) / hist.seconds if hist.seconds > 0 else None)
+    record.update(
+        estimates=hist.estimate,
+        seconds=hist.seconds,
+        device=hist.device,
+        steps_per_second=len(hist.loss) / hist.seconds if hist.seconds > 0 else None,
+    )
     return record
 
 
@@ -104,8 +127,10 @@ def _validator(cfg: BenchConfig, relpath: str):
 
     def validate(rec: dict) -> None:
         if rec.get("config") != expected:
-            raise ValueError(f"{relpath} in the output directory was made with another protocol "
-                             f"({rec.get('config')}, now {expected}); use another --out directory")
+            raise ValueError(
+                f"{relpath} in the output directory was made with another protocol "
+                f"({rec.get('config')}, now {expected}); use another --out directory"
+            )
 
     return validate
 
@@ -123,14 +148,23 @@ def bench_runs(estimators, cfgs, seeds=(0,), device=None) -> list[Run]:
         for name in names:
             for seed in seeds:
                 relpath = str(run_path(Path(), cfg, name, seed))
-                runs.append(Run(key=f"{cfg.task} {cfg.critic} {name} seed {seed}", relpath=relpath, fn=run_one,
-                                args=(name, cfg, seed, device), validate=_validator(cfg, relpath),
-                                describe=_describe, gpu=device.startswith("cuda")))
+                runs.append(
+                    Run(
+                        key=f"{cfg.task} {cfg.critic} {name} seed {seed}",
+                        relpath=relpath,
+                        fn=run_one,
+                        args=(name, cfg, seed, device),
+                        validate=_validator(cfg, relpath),
+                        describe=_describe,
+                        gpu=device.startswith("cuda"),
+                    )
+                )
     return runs
 
 
-def run_benchmark(estimators, cfg, seeds=(0,), out="bench", device=None, progress=True, log=print,
-                  executor=None) -> list[dict]:
+def run_benchmark(
+    estimators, cfg, seeds=(0,), out="bench", device=None, progress=True, log=print, executor=None
+) -> list[dict]:
     """Runs every (estimator, seed) of ``cfg`` (one :class:`BenchConfig` or several) not already finished
     in ``out``; returns all their records.
 

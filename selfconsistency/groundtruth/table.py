@@ -1,4 +1,5 @@
 """Table 2 of Song & Ermon (2020): bias, variance and MSE of the per-step estimates per MI level."""
+
 from __future__ import annotations
 
 import math
@@ -18,10 +19,10 @@ __all__ = ["LevelStats", "Summary", "summarize", "table_markdown", "summaries_js
 @dataclass
 class LevelStats:
     mi: float
-    bias: float          # mean estimate - true MI (signed)
+    bias: float  # mean estimate - true MI (signed)
     var: float
     mse: float
-    steps: int           # finite per-step estimates pooled over seeds
+    steps: int  # finite per-step estimates pooled over seeds
     non_finite: int = 0
     seeds: int = 0
 
@@ -49,16 +50,26 @@ def summarize(runs: list[dict]) -> list[Summary]:
         for li, mi in enumerate(levels):
             vals = []
             for r in rs:
-                vals += [v for v in r["estimates"][li * spl:(li + 1) * spl]]
+                vals += [v for v in r["estimates"][li * spl : (li + 1) * spl]]
             t = torch.tensor([math.nan if v is None else v for v in vals], dtype=torch.float64)
             finite = t[torch.isfinite(t)]
             if len(finite) < 2:
-                s.levels.append(LevelStats(mi, math.nan, math.nan, math.nan, len(finite), len(t) - len(finite),
-                                           len(rs)))
+                s.levels.append(
+                    LevelStats(mi, math.nan, math.nan, math.nan, len(finite), len(t) - len(finite), len(rs))
+                )
                 continue
             err = finite - mi
-            s.levels.append(LevelStats(mi, float(err.mean()), float(finite.var()), float((err ** 2).mean()),
-                                       len(finite), len(t) - len(finite), len(rs)))
+            s.levels.append(
+                LevelStats(
+                    mi,
+                    float(err.mean()),
+                    float(finite.var()),
+                    float((err**2).mean()),
+                    len(finite),
+                    len(t) - len(finite),
+                    len(rs),
+                )
+            )
         out.append(s)
     return out
 
@@ -83,8 +94,9 @@ def table_markdown(summaries: list[Summary], compare_seed: bool = True) -> str:
         tasks = [t for t in TASKS if any(s.task == t for s in ss)]
         names = list(dict.fromkeys(s.estimator for s in ss))
         levels = {t: next(s for s in ss if s.task == t).levels for t in tasks}
-        head = ["", "estimator"] + [f"{t.capitalize()} {int(lv.mi) if lv.mi.is_integer() else lv.mi}"
-                                    for t in tasks for lv in levels[t]]
+        head = ["", "estimator"] + [
+            f"{t.capitalize()} {int(lv.mi) if lv.mi.is_integer() else lv.mi}" for t in tasks for lv in levels[t]
+        ]
         lines += [f"### {critic} critic", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for metric in ("bias", "var", "mse"):
             for i, name in enumerate(names):
@@ -105,8 +117,11 @@ def table_markdown(summaries: list[Summary], compare_seed: bool = True) -> str:
                 lines.append("| " + " | ".join(cells) + " |")
         div = [s for s in ss if s.diverged]
         if div:
-            lines += ["", "Diverged (training stopped at step): " +
-                      "; ".join(f"{s.task} {s.estimator}: {s.diverged}" for s in div)]
+            lines += [
+                "",
+                "Diverged (training stopped at step): "
+                + "; ".join(f"{s.task} {s.estimator}: {s.diverged}" for s in div),
+            ]
         lines.append("")
     if compare_seed:
         lines.append("In parentheses: Song & Ermon (2020), Table 2 (joint critic), where reported.")
@@ -115,6 +130,7 @@ def table_markdown(summaries: list[Summary], compare_seed: bool = True) -> str:
 
 def summaries_json(summaries: list[Summary]) -> list[dict]:
     return [asdict(s) for s in summaries]
+
 
 def report(out, log=print) -> str:
     """Rebuilds ``table.md``, ``table.json`` and ``figure1.png`` in ``out`` from every finished run."""

@@ -5,10 +5,22 @@
 * :mod:`.suite` — the cells (one training each) and :func:`run`;
 * :mod:`.report` — ratios and verdicts judged from the finished cells; :mod:`.figures` draws them.
 """
+
 from .data import DATASETS, DatasetMissing, ImageSplit, load_images
 from .report import Report, Tolerances, Verdict
 from .settings import SETTINGS
 from .suite import PROTOCOLS, Protocol, run
 
-__all__ = ["run", "Report", "Tolerances", "Verdict", "Protocol", "PROTOCOLS", "SETTINGS", "DATASETS",
-           "load_images", "ImageSplit", "DatasetMissing"]
+__all__ = [
+    "run",
+    "Report",
+    "Tolerances",
+    "Verdict",
+    "Protocol",
+    "PROTOCOLS",
+    "SETTINGS",
+    "DATASETS",
+    "load_images",
+    "ImageSplit",
+    "DatasetMissing",
+]

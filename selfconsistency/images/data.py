@@ -8,6 +8,7 @@
 
 Pixels are scaled to ``[0, 1]``; every set is ``[n, C, H, W]`` float32 on the requested device.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -19,20 +20,35 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["DATASETS", "ImageSplit", "DatasetMissing", "load_images", "load_digits", "load_mnist",
-           "load_cifar10", "MNIST_FILES", "CIFAR10_FILES"]
+__all__ = [
+    "DATASETS",
+    "ImageSplit",
+    "DatasetMissing",
+    "load_images",
+    "load_digits",
+    "load_mnist",
+    "load_cifar10",
+    "MNIST_FILES",
+    "CIFAR10_FILES",
+]
 
 DATASETS = ("digits", "mnist", "cifar10")
 
 # The files torchvision's MNIST reads from ``root/MNIST/raw`` (the ``.gz`` archives are decompressed).
-MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-               "t10k-labels-idx1-ubyte")
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 # The files torchvision's CIFAR10 reads (and md5-checks) in ``root/cifar-10-batches-py``.
-CIFAR10_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
-                 "batches.meta")
+CIFAR10_FILES = (
+    "data_batch_1",
+    "data_batch_2",
+    "data_batch_3",
+    "data_batch_4",
+    "data_batch_5",
+    "test_batch",
+    "batches.meta",
+)
 
-DIGITS_TEST_SIZE = 512   # 8 evaluation batches of 64
-DIGITS_SPLIT_SEED = 0    # the split is part of the protocol: the same for every run and seed
+DIGITS_TEST_SIZE = 512  # 8 evaluation batches of 64
+DIGITS_SPLIT_SEED = 0  # the split is part of the protocol: the same for every run and seed
 
 
 class DatasetMissing(FileNotFoundError):
@@ -92,8 +108,9 @@ def load_digits() -> ImageSplit:
 
 
 def _missing(folder: Path, names, alternatives=()) -> list[str]:
-    return [n for n in names if not (folder / n).is_file() and not any((folder / (n + a)).is_file()
-                                                                      for a in alternatives)]
+    return [
+        n for n in names if not (folder / n).is_file() and not any((folder / (n + a)).is_file() for a in alternatives)
+    ]
 
 
 def load_mnist(root, *, download: bool = False) -> ImageSplit:
@@ -110,7 +127,8 @@ def load_mnist(root, *, download: bool = False) -> ImageSplit:
         if missing:
             raise DatasetMissing(
                 f"MNIST files missing in {raw}: {', '.join(missing)} (idx-ubyte files, raw or .gz). Put them there, "
-                "or pass download=True (--download) to let torchvision fetch them.")
+                "or pass download=True (--download) to let torchvision fetch them."
+            )
         for name in MNIST_FILES:
             if not (raw / name).is_file():
                 with gzip.open(raw / (name + ".gz"), "rb") as src, open(raw / (name + ".part"), "wb") as dst:
@@ -139,13 +157,18 @@ def load_cifar10(root, *, download: bool = False) -> ImageSplit:
             raise DatasetMissing(
                 f"CIFAR-10 files missing in {folder}: {', '.join(missing)} (the python-pickle batches of "
                 "cifar-10-python.tar.gz). Put them there, or pass download=True (--download) to let torchvision "
-                "fetch them.")
+                "fetch them."
+            )
     try:
         parts = [CIFAR10(str(root), train=train, download=download) for train in (True, False)]
     except (RuntimeError, OSError) as err:  # torchvision's "not found or corrupted", or a failed download
-        why = "the download failed" if download else ("the files fail torchvision's md5 check: corrupted or not "
-                                                      "the official batches")
+        why = (
+            "the download failed"
+            if download
+            else ("the files fail torchvision's md5 check: corrupted or not the official batches")
+        )
         raise DatasetMissing(f"torchvision could not load CIFAR-10 from {folder}: {err} ({why})") from err
-    train, test = (torch.as_tensor(p.data).permute(0, 3, 1, 2).to(torch.float32).div_(255.0).contiguous()
-                   for p in parts)
+    train, test = (
+        torch.as_tensor(p.data).permute(0, 3, 1, 2).to(torch.float32).div_(255.0).contiguous() for p in parts
+    )
     return ImageSplit("cifar10", train, test)

@@ -2,6 +2,7 @@
 
 One line (or bar) per estimator, the seed spread as error bars, the ideal drawn dashed.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,8 +31,16 @@ def _curves(report, setting, prop, ylabel, title, ideal, path):
             continue
         drawn = True
         ts = [p.t for p in pts]
-        ax.errorbar(ts, [p.mean for p in pts], yerr=[p.std or 0.0 for p in pts], marker="o", ms=4, lw=1.3,
-                    capsize=2, label=legend_title(name))
+        ax.errorbar(
+            ts,
+            [p.mean for p in pts],
+            yerr=[p.std or 0.0 for p in pts],
+            marker="o",
+            ms=4,
+            lw=1.3,
+            capsize=2,
+            label=legend_title(name),
+        )
     if not drawn:
         plt.close(fig)
         return None
@@ -48,8 +57,9 @@ def _curves(report, setting, prop, ylabel, title, ideal, path):
 def _table3(report, path):
     import matplotlib.pyplot as plt
 
-    names = [n for n in report.estimators if any(s.estimator == n and s.setting in TRANSFORMS
-                                                for s in report.summaries)]
+    names = [
+        n for n in report.estimators if any(s.estimator == n and s.setting in TRANSFORMS for s in report.summaries)
+    ]
     if not names:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.2), sharey=False)
@@ -58,8 +68,9 @@ def _table3(report, path):
         for i, name in enumerate(names):
             xs, ys, es = [], [], []
             for j, tf in enumerate(TRANSFORMS):
-                p = next((s for s in report.summaries if (s.estimator, s.setting, s.property) == (name, tf, prop)),
-                         None)
+                p = next(
+                    (s for s in report.summaries if (s.estimator, s.setting, s.property) == (name, tf, prop)), None
+                )
                 if p is not None and p.mean is not None:
                     xs.append(j - 0.4 + width * (i + 0.5))
                     ys.append(p.mean)
@@ -84,12 +95,33 @@ def plot_report(report, directory) -> list[Path]:
     ds = report.dataset or "images"
     name = _DATASET_TITLE.get(ds, ds)
     paths = [
-        _curves(report, "baseline", "baseline", "Î(X; Y) / Î(X; X)", f"{name} (Baseline)",
-                [(1.0, "Ideal: ≤ 1, 0 at t = 0"), (0.0, None)], directory / f"figure4_{ds}.png"),
-        _curves(report, "data-processing", "data-processing", "Î([X, X]; [Y, h(Y)]) / Î(X; Y)",
-                f"{name} (Data Processing)", [(1.0, "Ideal")], directory / f"figure5_{ds}.png"),
-        _curves(report, "additivity", "additivity", "Î([X1, X2]; [Y1, Y2]) / Î(X; Y)", f"{name} (Additivity)",
-                [(2.0, "Ideal")], directory / f"figure6_{ds}.png"),
+        _curves(
+            report,
+            "baseline",
+            "baseline",
+            "Î(X; Y) / Î(X; X)",
+            f"{name} (Baseline)",
+            [(1.0, "Ideal: ≤ 1, 0 at t = 0"), (0.0, None)],
+            directory / f"figure4_{ds}.png",
+        ),
+        _curves(
+            report,
+            "data-processing",
+            "data-processing",
+            "Î([X, X]; [Y, h(Y)]) / Î(X; Y)",
+            f"{name} (Data Processing)",
+            [(1.0, "Ideal")],
+            directory / f"figure5_{ds}.png",
+        ),
+        _curves(
+            report,
+            "additivity",
+            "additivity",
+            "Î([X1, X2]; [Y1, Y2]) / Î(X; Y)",
+            f"{name} (Additivity)",
+            [(2.0, "Ideal")],
+            directory / f"figure6_{ds}.png",
+        ),
         _table3(report, directory / f"table3_{ds}.png"),
     ]
     return [p for p in paths if p is not None]

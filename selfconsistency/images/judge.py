@@ -7,6 +7,7 @@ Each ratio is formed per seed (numerator and reference trained with the same see
 seeds by its mean and standard deviation; each verdict judges the seed mean against an ideal with a
 tolerance from :class:`Tolerances`, and carries that tolerance and the spread over seeds.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -15,8 +16,17 @@ from dataclasses import asdict, dataclass
 
 from .settings import Ratio, plan_ratios
 
-__all__ = ["Tolerances", "Verdict", "RatioSummary", "estimators", "ratios_of", "summarize", "curve", "judge",
-           "ratio_records"]
+__all__ = [
+    "Tolerances",
+    "Verdict",
+    "RatioSummary",
+    "estimators",
+    "ratios_of",
+    "summarize",
+    "curve",
+    "judge",
+    "ratio_records",
+]
 
 
 def _check_tol(value, name: str) -> float:
@@ -65,8 +75,8 @@ class RatioSummary:
     property: str
     t: int | None
     ideal: float | None
-    per_seed: dict            # seed -> ratio (None where undefined)
-    notes: list               # why a seed's ratio is undefined
+    per_seed: dict  # seed -> ratio (None where undefined)
+    notes: list  # why a seed's ratio is undefined
     mean: float | None
     std: float | None
 
@@ -167,14 +177,25 @@ def _checks(prop: str, pts: list[RatioSummary], tol: Tolerances) -> list[tuple]:
         ideal = pts[0].ideal
         tolerance = tol.data_processing if prop == "data-processing" else tol.additivity
         worst = max(pts, key=lambda p: abs(p.mean - ideal))
-        return [(f"{prop} ≈ {ideal:g}", f"{ideal:g}", tolerance, worst.mean, worst.t, worst.std,
-                 abs(worst.mean - ideal) <= tolerance)]
-    checks = [("independence (t=0)", "0", tol.independence, p.mean, 0, p.std, abs(p.mean) <= tol.independence)
-              for p in pts if p.t == 0]
+        return [
+            (
+                f"{prop} ≈ {ideal:g}",
+                f"{ideal:g}",
+                tolerance,
+                worst.mean,
+                worst.t,
+                worst.std,
+                abs(worst.mean - ideal) <= tolerance,
+            )
+        ]
+    checks = [
+        ("independence (t=0)", "0", tol.independence, p.mean, 0, p.std, abs(p.mean) <= tol.independence)
+        for p in pts
+        if p.t == 0
+    ]
     if len(pts) > 1:
         drop, at = max(((a.mean - b.mean, b) for a, b in itertools.pairwise(pts)), key=lambda d: d[0])
-        checks.append(("non-decreasing in t", "drop ≤ 0", tol.monotonicity, drop, at.t, None,
-                       drop <= tol.monotonicity))
+        checks.append(("non-decreasing in t", "drop ≤ 0", tol.monotonicity, drop, at.t, None, drop <= tol.monotonicity))
     top = max(pts, key=lambda p: p.mean)
     checks.append(("at most 1", "≤ 1", tol.upper, top.mean, top.t, top.std, top.mean <= 1 + tol.upper))
     return checks
@@ -190,8 +211,10 @@ def _judge_curve(summaries, name: str, setting: str, prop: str, tol: Tolerances)
     causes = [n for p in undefined for n in (p.notes or ["a seed is missing"])]
     note = "undefined ratio: " + causes[0] + (f" (+{len(causes) - 1} more)" if len(causes) > 1 else "")
     placeholders = [RatioSummary(name, setting, prop, p.t, p.ideal, {}, [], 0.0, None) for p in pts]
-    return [Verdict(name, setting, *check[:3], None, None, None, seeds, False, note)
-            for check in _checks(prop, placeholders, tol)]
+    return [
+        Verdict(name, setting, *check[:3], None, None, None, seeds, False, note)
+        for check in _checks(prop, placeholders, tol)
+    ]
 
 
 def judge(summaries, tolerances: Tolerances) -> list[Verdict]:
@@ -215,9 +238,19 @@ def ratio_records(cells, settings, tolerances: Tolerances) -> list[dict]:
                     continue
                 den = index.get((name, *r.denominator, s))
                 ratio, note = _ratio_value(num, den, tolerances.min_mi)
-                out.append({"estimator": name, "setting": r.setting, "property": r.property, "t": r.t,
-                            "seed": s, "measure": r.numerator[0], "estimate": num.get("estimate"),
-                            "reference_measure": list(r.denominator),
-                            "reference": None if den is None else den.get("estimate"), "ratio": ratio,
-                            "note": note})
+                out.append(
+                    {
+                        "estimator": name,
+                        "setting": r.setting,
+                        "property": r.property,
+                        "t": r.t,
+                        "seed": s,
+                        "measure": r.numerator[0],
+                        "estimate": num.get("estimate"),
+                        "reference_measure": list(r.denominator),
+                        "reference": None if den is None else den.get("estimate"),
+                        "ratio": ratio,
+                        "note": note,
+                    }
+                )
     return out

@@ -4,6 +4,7 @@
 the result: the verdict table (``str(report)``), Markdown with the ratio tables, JSON, and through
 :mod:`.figures` the PNGs of Figures 4–6 and Table 3.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -67,8 +68,13 @@ class Report:
 
     # ------------------------------------------------------------------ output
     def verdict_table(self) -> str:
-        lines = [("| estimator | setting | property | ideal | measured | at t | spread (std over seeds) | tolerance "
-                  "| verdict |"), "|---|---|---|---|---|---|---|---|---|"]
+        lines = [
+            (
+                "| estimator | setting | property | ideal | measured | at t | spread (std over seeds) | tolerance "
+                "| verdict |"
+            ),
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for v in self.verdicts:
             measured = "undefined" if v.value is None else f"{v.value:.3f}"
             spread = "n/a (1 seed)" if v.seeds < 2 else ("—" if v.spread is None else f"{v.spread:.3f}")
@@ -77,8 +83,10 @@ class Report:
             if v.note:
                 verdict += f" ({v.note})"
             t = "—" if v.t is None else str(v.t)
-            lines.append(f"| {v.estimator} | {v.setting} | {v.property} | {v.ideal} | {measured} | {t} | {spread} "
-                         f"| {tol} | {verdict} |")
+            lines.append(
+                f"| {v.estimator} | {v.setting} | {v.property} | {v.ideal} | {measured} | {t} | {spread} "
+                f"| {tol} | {verdict} |"
+            )
         return "\n".join(lines) + "\n"
 
     def ratio_tables(self) -> str:
@@ -88,9 +96,12 @@ class Report:
             pts = [s for s in self.summaries if (s.setting, s.property) == (setting, prop)]
             ts = sorted({p.t for p in pts}, key=lambda t: -1 if t is None else t)
             what = prop if prop == setting else f"{prop}, {setting}"
-            lines += [f"#### {what} (ideal: {'see verdicts' if pts[0].ideal is None else f'{pts[0].ideal:g}'})", "",
-                      "| estimator | " + " | ".join("ratio" if t is None else f"t={t}" for t in ts) + " |",
-                      "|---|" + "---|" * len(ts)]
+            lines += [
+                f"#### {what} (ideal: {'see verdicts' if pts[0].ideal is None else f'{pts[0].ideal:g}'})",
+                "",
+                "| estimator | " + " | ".join("ratio" if t is None else f"t={t}" for t in ts) + " |",
+                "|---|" + "---|" * len(ts),
+            ]
             for name in dict.fromkeys(p.estimator for p in pts):
                 cells = []
                 for t in ts:
@@ -110,25 +121,33 @@ class Report:
 
     def __repr__(self) -> str:
         failed = sum(not v.passed for v in self.verdicts)
-        return (f"Report(dataset={self.dataset!r}, estimators={self.estimators}, cells={len(self.cells)}, "
-                f"verdicts={len(self.verdicts)}, failed={failed})")
+        return (
+            f"Report(dataset={self.dataset!r}, estimators={self.estimators}, cells={len(self.cells)}, "
+            f"verdicts={len(self.verdicts)}, failed={failed})"
+        )
 
     def to_markdown(self) -> str:
         title = f"# Self-consistency tests on {self.dataset} (Song & Ermon 2020, Sec. 6.2)"
         tol = ", ".join(f"{k} {v:g}" for k, v in asdict(self.tolerances).items())
-        return (f"{title}\n\n## Verdicts\n\n{self.verdict_table()}\nTolerances: {tol}.\n\n"
-                f"## Ratios (mean ± std over seeds)\n\n{self.ratio_tables()}")
+        return (
+            f"{title}\n\n## Verdicts\n\n{self.verdict_table()}\nTolerances: {tol}.\n\n"
+            f"## Ratios (mean ± std over seeds)\n\n{self.ratio_tables()}"
+        )
 
     def ratio_records(self) -> list[dict]:
         """One row per (estimator, setting, property, t, seed): estimate, reference and ratio."""
         return judge.ratio_records(self.cells, self.settings, self.tolerances)
 
     def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "tolerances": asdict(self.tolerances), "passed": self.passed,
-                "verdicts": [asdict(v) for v in self.verdicts], "ratios": self.ratio_records(),
-                "summary": [asdict(s) | {"per_seed": {str(k): v for k, v in s.per_seed.items()}}
-                            for s in self.summaries],
-                "cells": self.cells}
+        return {
+            "dataset": self.dataset,
+            "tolerances": asdict(self.tolerances),
+            "passed": self.passed,
+            "verdicts": [asdict(v) for v in self.verdicts],
+            "ratios": self.ratio_records(),
+            "summary": [asdict(s) | {"per_seed": {str(k): v for k, v in s.per_seed.items()}} for s in self.summaries],
+            "cells": self.cells,
+        }
 
     def to_json(self, path) -> Path:
         """Writes every cell, ratio, summary and verdict to ``path`` (atomically)."""
@@ -144,8 +163,14 @@ class Report:
         return plot_report(self, directory)
 
     @classmethod
-    def load(cls, out, dataset: str | None = None, tolerances: Tolerances | None = None,
-             estimators: Iterable[str] | None = None, settings=None) -> Report:
+    def load(
+        cls,
+        out,
+        dataset: str | None = None,
+        tolerances: Tolerances | None = None,
+        estimators: Iterable[str] | None = None,
+        settings=None,
+    ) -> Report:
         """Every finished cell in ``out/cells/<dataset>/`` (all estimators, or those named)."""
         root = Path(out) / "cells"
         found = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []

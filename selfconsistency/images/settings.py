@@ -14,6 +14,7 @@ A *ratio* divides a measure by its reference (Figures 4–6, Table 3); the refer
 and ``("rows", t)``) are measures too, so they are trained once and shared between settings.
 Pairs ``[A, B]`` are stacked on channels, as in the paper.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -24,8 +25,16 @@ from torch import Tensor
 
 from .transforms import TRANSFORMS, keep_top_rows, random_affine
 
-__all__ = ["SETTINGS", "ALIASES", "Ratio", "expand_settings", "plan_ratios", "measure_pairs", "measure_shapes",
-           "default_rows"]
+__all__ = [
+    "SETTINGS",
+    "ALIASES",
+    "Ratio",
+    "expand_settings",
+    "plan_ratios",
+    "measure_pairs",
+    "measure_shapes",
+    "default_rows",
+]
 
 SETTINGS = ("baseline", "data-processing", "additivity") + TRANSFORMS
 ALIASES = {"masking": ("baseline", "data-processing", "additivity"), "transforms": TRANSFORMS, "all": SETTINGS}
@@ -110,8 +119,10 @@ def plan_ratios(settings: Sequence[str], rows: Iterable[int], height: int, dp_of
             ratios.append(Ratio(s, "data-processing", None, (f"{s}-dp", None), (s, None), 1.0))
             ratios.append(Ratio(s, "additivity", None, (f"{s}-add", None), (s, None), 2.0))
     if not ratios:
-        raise ValueError(f"no ratio to report for settings {tuple(settings)} with rows {rows}: data processing needs "
-                         f"rows >= {dp_offset}, additivity rows > 0")
+        raise ValueError(
+            f"no ratio to report for settings {tuple(settings)} with rows {rows}: data processing needs "
+            f"rows >= {dp_offset}, additivity rows > 0"
+        )
     return ratios
 
 
@@ -123,8 +134,9 @@ def measure_shapes(measure: str, image_shape: tuple[int, int, int]) -> tuple[tup
     return shape, shape
 
 
-def measure_pairs(measure: str, t: int | None, images: Tensor, generator: torch.Generator,
-                  dp_offset: int = 3) -> tuple[Tensor, Tensor]:
+def measure_pairs(
+    measure: str, t: int | None, images: Tensor, generator: torch.Generator, dp_offset: int = 3
+) -> tuple[Tensor, Tensor]:
     """The paired samples ``(x, y)`` of a measure, built from ``images: [n, C, H, W]`` (one split).
 
     ``generator`` (on the images' device) draws the partner images of the additivity pairs (a random
@@ -144,8 +156,10 @@ def measure_pairs(measure: str, t: int | None, images: Tensor, generator: torch.
             return x, torch.cat([y1, keep_top_rows(y1, max(t - dp_offset, 0))], dim=1)
         if variant == "add":
             other = images[torch.randperm(len(images), generator=generator, device=generator.device)]
-            return (torch.cat([images, other], dim=1),
-                    torch.cat([keep_top_rows(images, t), keep_top_rows(other, t)], dim=1))
+            return (
+                torch.cat([images, other], dim=1),
+                torch.cat([keep_top_rows(images, t), keep_top_rows(other, t)], dim=1),
+            )
     elif base in TRANSFORMS:
         y1 = random_affine(images, base, generator)
         if variant == "":

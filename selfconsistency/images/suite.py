@@ -6,6 +6,7 @@ held-out images. With ``out``, each finished cell is written at once, atomically
 ``out/cells/<dataset>/<estimator>/``; re-running skips finished cells, so an interrupted run loses
 at most the cell in flight.
 """
+
 from __future__ import annotations
 
 import functools
@@ -28,8 +29,19 @@ from .data import DATASETS, ImageSplit, load_images
 from .report import Report, Tolerances
 from .settings import default_rows, measure_pairs, measure_shapes, plan_ratios
 
-__all__ = ["run", "plan", "Plan", "run_cell", "Protocol", "PROTOCOLS", "DIGITS_CRITIC", "protocol_for",
-           "builtin_factory", "cell_path", "estimator_label"]
+__all__ = [
+    "run",
+    "plan",
+    "Plan",
+    "run_cell",
+    "Protocol",
+    "PROTOCOLS",
+    "DIGITS_CRITIC",
+    "protocol_for",
+    "builtin_factory",
+    "cell_path",
+    "estimator_label",
+]
 
 
 @dataclass(frozen=True)
@@ -107,8 +119,9 @@ def cell_path(out, dataset: str, name: str, measure: str, t: int | None, seed: i
 def _build(factory, x_shape, y_shape):
     est = factory(x_shape, y_shape)  # weights follow the global torch seed (set by the caller)
     if not isinstance(est, MIEstimator):
-        raise ValueError(f"the estimator factory must return a micore.MIEstimator (fit/estimate interface), "
-                         f"got {type(est).__name__}")
+        raise ValueError(
+            f"the estimator factory must return a micore.MIEstimator (fit/estimate interface), got {type(est).__name__}"
+        )
     return est
 
 
@@ -145,8 +158,9 @@ def _resolve(make, dataset: str):
     return builtin_factory(make, dataset) if isinstance(make, str) else make
 
 
-def run_cell(make, name: str, measure: str, t: int | None, seed: int, config: dict, data_root, device: str,
-             progress: bool = True) -> dict:
+def run_cell(
+    make, name: str, measure: str, t: int | None, seed: int, config: dict, data_root, device: str, progress: bool = True
+) -> dict:
     """Trains a fresh estimator for one cell and evaluates it on held-out pairs; returns the cell's record.
 
     ``make``: a registry name (resolved here, so the cell can run in another process) or a factory.
@@ -160,12 +174,29 @@ def run_cell(make, name: str, measure: str, t: int | None, seed: int, config: di
     est = _build(factory, x_shape, y_shape)
     x_train, y_train = _pairs(measure, t, images.train, seed, 0, config["dp_offset"])
     x_test, y_test = _pairs(measure, t, images.test, seed, 1, config["dp_offset"])
-    record = {"measure": measure, "t": t, "seed": seed, "estimate": None, "stderr": None, "kind": est.kind,
-              "n_test": len(x_test), "diverged": None}
+    record = {
+        "measure": measure,
+        "t": t,
+        "seed": seed,
+        "estimate": None,
+        "stderr": None,
+        "kind": est.kind,
+        "n_test": len(x_test),
+        "diverged": None,
+    }
     start = time.perf_counter()
     try:
-        est.fit(x_train, y_train, epochs=config["epochs"], batch_size=config["batch_size"], lr=config["lr"],
-                seed=seed, device=device, progress=progress, desc=f"{measure} t={t} seed {seed}")
+        est.fit(
+            x_train,
+            y_train,
+            epochs=config["epochs"],
+            batch_size=config["batch_size"],
+            lr=config["lr"],
+            seed=seed,
+            device=device,
+            progress=progress,
+            desc=f"{measure} t={t} seed {seed}",
+        )
         e = est.estimate(x_test, y_test)
         record.update(estimate=e.value, stderr=e.stderr, n_test=e.n, kind=e.kind, eval_batch_size=e.batch_size)
     except (TrainingDiverged, FloatingPointError) as err:  # a diverged cell is a result: it fails its verdicts
@@ -191,10 +222,22 @@ def _describe(rec: dict) -> str:
     return f"{value} nats"
 
 
-def plan(make, dataset: str = "digits", settings: Sequence[str] = ("baseline", "data-processing", "additivity"), *,
-         rows: Sequence[int] | None = None, seeds=1, device=None, epochs: int | None = None,
-         batch_size: int | None = None, lr: float | None = None, name: str | None = None, data_root=None,
-         download: bool = False, dp_offset: int = 3) -> Plan:
+def plan(
+    make,
+    dataset: str = "digits",
+    settings: Sequence[str] = ("baseline", "data-processing", "additivity"),
+    *,
+    rows: Sequence[int] | None = None,
+    seeds=1,
+    device=None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    name: str | None = None,
+    data_root=None,
+    download: bool = False,
+    dp_offset: int = 3,
+) -> Plan:
     """Validates the arguments of :func:`run`, loads the images once, and lists the cells as runs."""
     proto = protocol_for(dataset)
     if isinstance(make, str):
@@ -202,8 +245,7 @@ def plan(make, dataset: str = "digits", settings: Sequence[str] = ("baseline", "
         make = canonical_name(make)
         builtin_factory(make, dataset)  # fails early on unknown names
     elif not callable(make):
-        raise ValueError(f"make must be an estimator factory (x_shape, y_shape) -> MIEstimator or a name, "
-                         f"got {make!r}")
+        raise ValueError(f"make must be an estimator factory (x_shape, y_shape) -> MIEstimator or a name, got {make!r}")
     seeds = _seeds(seeds)
     if epochs is not None:
         check_positive_int(epochs, "epochs")
@@ -230,36 +272,67 @@ def plan(make, dataset: str = "digits", settings: Sequence[str] = ("baseline", "
     model = hashlib.sha1(repr(probe).encode()).hexdigest()[:12]
     del probe
     config = {
-        "dataset": dataset, "image_shape": list(images.shape), "n_train": len(images.train),
-        "n_test": len(images.test), "family": family, "model": model,
+        "dataset": dataset,
+        "image_shape": list(images.shape),
+        "n_train": len(images.train),
+        "n_test": len(images.test),
+        "family": family,
+        "model": model,
         "epochs": (proto.epochs_generative if family == "generative" else proto.epochs_discriminative)
-        if epochs is None else epochs,
+        if epochs is None
+        else epochs,
         "batch_size": proto.batch_size if batch_size is None else batch_size,
-        "lr": proto.lr if lr is None else lr, "dp_offset": dp_offset,
+        "lr": proto.lr if lr is None else lr,
+        "dp_offset": dp_offset,
     }
     measures = list(dict.fromkeys(m for r in ratios for m in (r.denominator, r.numerator)))
 
     def validate(rec: dict, relpath: str) -> None:
         if rec.get("config") != config:
-            raise ValueError(f"{relpath} was made with another configuration ({rec.get('config')}, now "
-                             f"{config}); use another out directory")
+            raise ValueError(
+                f"{relpath} was made with another configuration ({rec.get('config')}, now "
+                f"{config}); use another out directory"
+            )
 
     runs = []
     for seed in seeds:
         for measure, t in measures:
             relpath = str(cell_path(Path(), dataset, name, measure, t, seed))
-            runs.append(Run(key=f"{name} {measure} t={t} seed {seed}", relpath=relpath, fn=run_cell,
-                            args=(make, name, measure, t, seed, config, data_root, device),
-                            validate=functools.partial(validate, relpath=relpath), describe=_describe,
-                            gpu=dev.type == "cuda"))
+            runs.append(
+                Run(
+                    key=f"{name} {measure} t={t} seed {seed}",
+                    relpath=relpath,
+                    fn=run_cell,
+                    args=(make, name, measure, t, seed, config, data_root, device),
+                    validate=functools.partial(validate, relpath=relpath),
+                    describe=_describe,
+                    gpu=dev.type == "cuda",
+                )
+            )
     return Plan(name, config, runs, tuple(settings) if not isinstance(settings, str) else (settings,))
 
 
-def run(make, dataset: str = "digits", settings: Sequence[str] = ("baseline", "data-processing", "additivity"), *,
-        rows: Sequence[int] | None = None, seeds=1, device=None, epochs: int | None = None,
-        batch_size: int | None = None, lr: float | None = None, out=None, name: str | None = None,
-        data_root=None, download: bool = False, dp_offset: int = 3, tolerances: Tolerances | None = None,
-        progress: bool = True, log: Callable[[str], None] | None = None, executor=None) -> Report:
+def run(
+    make,
+    dataset: str = "digits",
+    settings: Sequence[str] = ("baseline", "data-processing", "additivity"),
+    *,
+    rows: Sequence[int] | None = None,
+    seeds=1,
+    device=None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    out=None,
+    name: str | None = None,
+    data_root=None,
+    download: bool = False,
+    dp_offset: int = 3,
+    tolerances: Tolerances | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+    executor=None,
+) -> Report:
     """Runs the self-consistency tests of Song & Ermon (Sec. 6.2, App. B.2) for one estimator.
 
     Args:
@@ -289,7 +362,20 @@ def run(make, dataset: str = "digits", settings: Sequence[str] = ("baseline", "d
     Returns:
         a :class:`~selfconsistency.images.report.Report` of this estimator's cells.
     """
-    p = plan(make, dataset, settings, rows=rows, seeds=seeds, device=device, epochs=epochs, batch_size=batch_size,
-             lr=lr, name=name, data_root=data_root, download=download, dp_offset=dp_offset)
+    p = plan(
+        make,
+        dataset,
+        settings,
+        rows=rows,
+        seeds=seeds,
+        device=device,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        name=name,
+        data_root=data_root,
+        download=download,
+        dp_offset=dp_offset,
+    )
     outcome = execute(p.runs, out, executor, progress=progress, log=log, desc=f"{p.name} on {dataset}")
     return Report(list(outcome.records.values()), tolerances, settings)

@@ -8,6 +8,7 @@ The random parameters are drawn **per image** from a seeded generator on the dat
 images are warped at once with one ``affine_grid``/``grid_sample`` call: a batch-level
 ``torchvision.transforms.RandomAffine`` would apply a single draw to the whole batch.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,9 +21,9 @@ __all__ = ["TRANSFORMS", "keep_top_rows", "random_affine", "affine_matrices", "m
 
 TRANSFORMS = ("scaling", "rotation", "translation")
 
-MAX_SCALE = 1.2          # App. B.2: "upscale the image randomly by 1x to 1.2x"
-MAX_DEGREES = 20.0       # App. B.2: "randomly rotate the image between ±20 degrees"
-MNIST_MAX_SHIFT = 3      # App. B.2: "shift ... by no more than 3 pixels" on 28-pixel MNIST
+MAX_SCALE = 1.2  # App. B.2: "upscale the image randomly by 1x to 1.2x"
+MAX_DEGREES = 20.0  # App. B.2: "randomly rotate the image between ±20 degrees"
+MNIST_MAX_SHIFT = 3  # App. B.2: "shift ... by no more than 3 pixels" on 28-pixel MNIST
 
 
 def keep_top_rows(x: Tensor, t: int) -> Tensor:
