@@ -56,11 +56,19 @@ def _failed(err: RunsFailed) -> int:
     return 1
 
 
+def _names_epilog() -> str:
+    from .registry import describe
+
+    return "estimators (NAME[:PARAM]; see selfconsistency.registry):\n" + describe()
+
+
 def _add_bench(sub) -> None:
     p = sub.add_parser(
         "bench",
         help="ground-truth benchmark on the Gaussian/Cubic staircase (Table 2, Figure 1)",
         description="Trains estimators on the MI staircase and reports bias/variance/MSE per level.",
+        epilog=_names_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "estimators",
@@ -142,6 +150,8 @@ def _add_check(sub) -> None:
         "independence, "
         "monotonicity, data processing and additivity on held-out images. Resumable: finished cells "
         "in --out are skipped.",
+        epilog=_names_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "estimators",

@@ -39,3 +39,17 @@ def threads_seen(i: int, progress: bool = True) -> dict:
     import torch
 
     return {"i": i, "threads": torch.get_num_threads(), "pid": os.getpid()}
+
+
+def broken_on_rows_4(x_shape, y_shape):
+    """A planted image estimator that raises while training on the cell with rows t = 4 (8x8 digits):
+    y's top 4 rows live, the bottom 4 zeroed."""
+    from selfconsistency_fixtures import PixelMI
+
+    class BrokenOnRows4(PixelMI):
+        def _loss(self, x, y):
+            if bool(y[:, :, :4].abs().sum() > 0) and not bool(y[:, :, 4:].abs().sum() > 0):
+                raise RuntimeError("planted failure on the rows-4 cell")
+            return super()._loss(x, y)
+
+    return BrokenOnRows4(x_shape, y_shape)

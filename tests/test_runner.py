@@ -233,3 +233,65 @@ def test_a_local_ray_runs_retries_killed_workers_records_failures_and_matches_in
     a, b = records(tmp_path / "inline"), records(tmp_path / "bench")
     assert set(a) == set(b) and len(a) == 2
     assert all(a[k]["estimates"] == b[k]["estimates"] for k in a)
+
+
+def test_check_gives_identical_cells_in_process_and_with_jobs(tmp_path, capsys):
+    argv = [
+        "check",
+        "smile:5",
+        "selfconsistency_fixtures:pixel",
+        "--settings",
+        "baseline",
+        "--rows",
+        "0",
+        "8",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
+    assert main(argv + ["--out", str(tmp_path / "inline"), "--threads", "1"]) == 0
+    assert main(argv + ["--out", str(tmp_path / "jobs"), "--jobs", "2"]) == 0
+    cells = {}
+    for name in ("inline", "jobs"):
+        files = sorted((tmp_path / name / "cells").rglob("*.json"))
+        cells[name] = {str(p.relative_to(tmp_path / name)): json.loads(p.read_text())["estimate"] for p in files}
+    assert len(cells["inline"]) == 4 and cells["inline"] == cells["jobs"]
+    out = capsys.readouterr().out
+    assert out.count("| smile:5 | baseline | independence (t=0)") == 2
+
+
+def test_without_ray_the_flag_says_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    with pytest.raises(ValueError, match=r'--ray needs Ray.*pip install -e "\.\[ray\]"'):
+        make_executor(ray="local")
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "cpc", "--steps-per-level", "2", "--levels", "2", "--out", str(tmp_path), "--ray"])
+    assert info.value.code == 2 and not (tmp_path / "runs").exists()
+
+
+def test_failed_runs_make_the_command_exit_non_zero_and_name_them(tmp_path, capsys):
+    # a user factory that raises inside one cell: the others finish, the report is written, exit code 1
+    argv = [
+        "check",
+        "runner_fixtures:broken_on_rows_4",
+        "--settings",
+        "baseline",
+        "--rows",
+        "0",
+        "4",
+        "8",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "1 of 3 runs failed" in err and "t=4" in err
+    assert len(list((tmp_path / "cells").rglob("*.json"))) == 2
+    assert len(list((tmp_path / "failed").rglob("*.json"))) == 1
