@@ -4,6 +4,7 @@ Runs the same commands through the CLI (one subprocess each, so every executor p
 into fresh output directories, then compares the records run for run:
 
 * ``bench``: the README's quick set (cpc, nwj, smile:5 on MI 2, 4, 6 with 200 steps each) with 3 seeds;
+* the same with the separable critic (small matmuls: threads help less, processes more);
 * ``check``: smile:5 and cpc on the digits, baseline at rows 0, 4, 8, 2 seeds, 2 epochs per cell;
 * each in-process (torch's default threads, and ``--threads 1``), with ``--jobs 2`` and with ``--ray``
   (a local Ray on this machine's CPUs);
@@ -65,6 +66,7 @@ TINY_BENCH = [
     "cpu",
     "--no-progress",
 ]
+BENCH_SEPARABLE = BENCH + ["--critic", "separable"]
 CHECK = [
     "check",
     "smile:5",
@@ -155,7 +157,7 @@ def ray_startup() -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=("bench", "check", "overhead"), default=None)
+    ap.add_argument("--only", choices=("bench", "separable", "check", "overhead"), default=None)
     ap.add_argument("--repeat", type=int, default=1, help="rounds per command (the best is reported)")
     ap.add_argument("--json", default=None, help="write the numbers here")
     args = ap.parse_args()
@@ -169,6 +171,10 @@ def main() -> None:
         if args.only in (None, "bench"):
             report["bench"] = part(
                 "bench --quick, 3 seeds (9 runs of 600 steps)", BENCH, "estimates", root, args.repeat
+            )
+        if args.only in (None, "separable"):
+            report["bench_separable"] = part(
+                "bench --quick --critic separable, 3 seeds", BENCH_SEPARABLE, "estimates", root, args.repeat
             )
         if args.only in (None, "check"):
             report["check"] = part("check, 2 estimators x 3 cells x 2 seeds", CHECK, "estimate", root, args.repeat)
