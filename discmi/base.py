@@ -41,10 +41,16 @@ class CriticEstimator(MIEstimator):
         return 0.0
 
     def _objective(self, log_r: Tensor) -> Tensor:
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement _objective(log_r) -> [] : the loss to minimise, from the "
+            "[n, n] log-ratio matrix of a batch (diagonal = joint pairs); see discmi.CriticEstimator"
+        )
 
     def _bound(self, log_r: Tensor) -> Tensor:
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement _bound(log_r) -> [] : the MI value of a batch from its "
+            "[n, n] log-ratio matrix (e.g. discmi.bounds.nwj_lower_bound); see discmi.CriticEstimator"
+        )
 
     # -- the density-ratio interface -----------------------------------------------------
     def _critic(self, x: Tensor, y: Tensor) -> Tensor:

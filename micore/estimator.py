@@ -53,6 +53,23 @@ class MIEstimator(nn.Module):
     default_lr: ClassVar[float] = 5e-4
     default_batch_size: ClassVar[int] = 64
 
+    # public method -> the hooks behind it; overriding the public one alone leaves fit/estimate without it
+    _PUBLIC_HOOKS: ClassVar[dict] = {
+        "log_ratio": ("_log_ratio",),
+        "loss": ("_loss", "_training_step"),
+        "scores": ("_pair_scores", "_log_ratio"),
+    }
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for public, hooks in MIEstimator._PUBLIC_HOOKS.items():
+            if public in cls.__dict__ and all(getattr(cls, h) is getattr(MIEstimator, h) for h in hooks):
+                raise TypeError(
+                    f"{cls.__name__} overrides {public}() but implements none of its hooks ({', '.join(hooks)}): "
+                    f"implement {hooks[0]}(x, y) instead. The public {public}() checks the inputs and moves them to "
+                    f"the module's device, then calls {hooks[0]}; fit, estimate and scores call the hooks directly."
+                )
+
     def __init__(self, x_dim, y_dim):
         super().__init__()
         self.x_shape: Shape = as_shape(x_dim, "x_dim")
@@ -64,10 +81,17 @@ class MIEstimator(nn.Module):
 
     # ------------------------------------------------------------------ hooks
     def _log_ratio(self, x: Tensor, y: Tensor) -> Tensor:
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement the hook _log_ratio(x, y): x [n, *x_shape], y [n, *y_shape] "
+            "(checked, on the module's device) -> [n], its log p(x_i, y_i) / p(x_i) p(y_i); log_ratio, scores and "
+            "estimate call it (see micore.MIEstimator)"
+        )
 
     def _loss(self, x: Tensor, y: Tensor) -> Tensor:
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement the hook _loss(x, y) -> [] (the training objective to minimise "
+            "on one checked batch); fit and loss call it (see micore.MIEstimator)"
+        )
 
     def _pair_scores(self, x: Tensor, y: Tensor) -> Tensor:
         m, k = x.shape[0], y.shape[0]

@@ -87,10 +87,17 @@ class CorrelatedGaussian(Sampler):
             if isinstance(mi, bool) or not isinstance(mi, (int, float)) or not math.isfinite(mi) or mi < 0:
                 raise ValueError(f"mi must be a finite number >= 0, got {mi!r}")
             rho = math.sqrt(-math.expm1(-2.0 * mi / dim))
+            if rho >= 1.0:  # 1 - rho^2 = e^(-2 mi / dim) underflows: the task is not representable
+                raise ValueError(
+                    f"mi={mi!r} nats over dim={dim} needs a correlation with 1 - rho^2 = exp(-2 mi / dim) = "
+                    f"exp({-2.0 * mi / dim:.4g}), which rounds rho to 1 in float64; use a larger dim or a smaller mi"
+                )
         elif isinstance(rho, bool) or not isinstance(rho, (int, float)) or not -1 < rho < 1:
             raise ValueError(f"rho must be in (-1, 1), got {rho!r}")
         self.rho = float(rho)
-        self.mi = -0.5 * dim * math.log1p(-(self.rho**2))
+        # 1 - rho^2 kept exactly: at high MI, 1 - rho**2 from a rounded rho loses most of its digits
+        self._s2 = math.exp(-2.0 * mi / dim) if mi is not None else (1.0 - self.rho) * (1.0 + self.rho)
+        self.mi = float(mi) if mi is not None else -0.5 * dim * math.log(self._s2)
         self.cubic = bool(cubic)
         self.x_shape = self.y_shape = (dim,)
 
@@ -99,7 +106,7 @@ class CorrelatedGaussian(Sampler):
 
     @property
     def noise_std(self) -> float:
-        return math.sqrt(1.0 - self.rho**2)
+        return math.sqrt(self._s2)
 
     def sample_x(
         self, n: int, seed: int | None = None, *, generator: torch.Generator | None = None, device=None
@@ -122,9 +129,13 @@ class CorrelatedGaussian(Sampler):
         """The exact conditional ``x -> p(y|x) = N(rho x, (1 - rho^2) I)`` (Gaussian task only)."""
         if self.cubic:
             raise ValueError("the Cubic task has no Normal encoder: p(y|x) of y = (rho x + e)^3 is not Gaussian")
-        rho, std = self.rho, self.noise_std
+        rho, std, dim = self.rho, self.noise_std, self.dim
 
         def encoder(x: Tensor) -> Independent:
+            if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != dim:
+                # a wrong width would broadcast into another task's conditional and give its bounds
+                shape = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
+                raise ValueError(f"x must be [n, {dim}] samples of this task's x (dim={dim}), got {shape}")
             return Independent(Normal(rho * x, torch.full_like(x, std)), 1)
 
         return encoder
@@ -143,7 +154,7 @@ class CorrelatedGaussian(Sampler):
         """
         if self.cubic:
             y = torch.sign(y) * y.abs().pow(1.0 / 3.0)
-        r, s2 = self.rho, 1.0 - self.rho**2
+        r, s2 = self.rho, self._s2
         quad = r * r * (x * x + y * y) - 2.0 * r * x * y
         return (-0.5 * math.log(s2) - quad / (2.0 * s2)).sum(-1)
 
@@ -151,7 +162,7 @@ class CorrelatedGaussian(Sampler):
         """The exact log-ratio for all pairs: ``[n, m]`` with entry ``[i, j] = log r(x_i, y_j)``."""
         if self.cubic:
             y = torch.sign(y) * y.abs().pow(1.0 / 3.0)
-        r, s2 = self.rho, 1.0 - self.rho**2
+        r, s2 = self.rho, self._s2
         quad = r * r * ((x * x).sum(-1)[:, None] + (y * y).sum(-1)[None, :]) - 2.0 * r * (x @ y.T)
         return -0.5 * self.dim * math.log(s2) - quad / (2.0 * s2)
 

@@ -12,6 +12,7 @@ its own; see :mod:`micore.registry`), so adding an estimator touches only its pa
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import re
@@ -161,7 +162,23 @@ def _import_factory(name: str) -> Factory:
             f"estimator {name!r}: {module_name}.{attr} is a {type(factory).__name__}, not a callable "
             "(x_shape, y_shape) -> MIEstimator"
         )
-    return factory
+    return _returning_estimators(name, factory)
+
+
+def _returning_estimators(name: str, factory: Factory) -> Factory:
+    """The user's factory, checked to build an :class:`~micore.MIEstimator` (not an ``AttributeError`` later)."""
+
+    @functools.wraps(factory)
+    def checked(x_shape, y_shape):
+        est = factory(x_shape, y_shape)
+        if not isinstance(est, MIEstimator):
+            raise ValueError(
+                f"estimator {name!r} must return a micore.MIEstimator (subclass it and implement the hooks "
+                f"_log_ratio and _loss; see the README), got {type(est).__name__}"
+            )
+        return est
+
+    return checked
 
 
 def make_factory(name: str, critic=None, *, domain: str = "vectors") -> Factory:
@@ -171,8 +188,7 @@ def make_factory(name: str, critic=None, *, domain: str = "vectors") -> Factory:
         name: a built-in name (:func:`known_names`, any case, aliases too) or ``package.module:factory``.
         critic: for discriminative names, ``"joint"``, ``"separable"``, ``"conv"`` or an ``nn.Module``;
             ``None`` is the estimator's default for ``domain`` (joint on vectors, conv on images). A
-            critic module for a generative name or a user factory is a ValueError (a layout name is
-            ignored there: protocols pass theirs with every name).
+            critic for a generative name or a user factory is a ValueError.
         domain: ``"vectors"`` or ``"images"``; a name that does not take that input is a ValueError.
 
     >>> est = make_factory("cpc", domain="images")((1, 8, 8), (1, 8, 8))   # InfoNCE, conv critic

@@ -138,6 +138,12 @@ def load_mnist(root, *, download: bool = False) -> ImageSplit:
         parts = [MNIST(str(root), train=train, download=download) for train in (True, False)]
     except (RuntimeError, OSError) as err:  # torchvision's "not found", or a failed download
         raise DatasetMissing(f"torchvision could not load MNIST from {raw}: {err}") from err
+    except (AssertionError, ValueError, IndexError) as err:  # torchvision asserts on a bad idx header
+        what = type(err).__name__ + (f": {err}" if str(err) else "")
+        raise DatasetMissing(
+            f"the MNIST files in {raw} are not valid idx-ubyte files (truncated, or another format: {what}); "
+            "replace them with the official files, or pass download=True (--download)"
+        ) from err
     train, test = (p.data.to(torch.float32).div_(255.0).unsqueeze(1) for p in parts)
     return ImageSplit("mnist", train, test)
 
