@@ -7,6 +7,7 @@ whichever executor ran them: each run seeds itself and uses one thread in each c
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -180,11 +181,21 @@ execute(runs, {out!r}, {executor}({args}), progress=False)
 """
 
 
-@pytest.mark.parametrize("executor,args", [("InlineExecutor", ""), ("ProcessExecutor", "jobs=2, threads=1")])
+_HAS_RAY = importlib.util.find_spec("ray") is not None
+
+
+@pytest.mark.parametrize(
+    "executor,args",
+    [
+        ("InlineExecutor", ""),
+        ("ProcessExecutor", "jobs=2, threads=1"),
+        pytest.param("RayExecutor", "num_cpus=2", marks=pytest.mark.skipif(not _HAS_RAY, reason="Ray not installed")),
+    ],
+)
 def test_ctrl_c_of_the_driver_loses_at_most_the_runs_in_flight(tmp_path, executor, args):
     script = _INTERRUPTED.format(tests=str(TESTS), executor=executor, args=args, out=str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while len(list((tmp_path / "runs").glob("*.json"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
