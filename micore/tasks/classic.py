@@ -1,68 +1,26 @@
-"""Samplers with known mutual information.
+"""The project's first tasks: Song & Ermon's Gaussian and Cubic, their staircase, ReMINE's one-hot.
 
 Every sampler draws paired batches ``(x, y)`` and knows the exact MI of what it draws,
-so estimators can be measured against ground truth.
+so estimators can be measured against ground truth. Registry names: ``gaussian-{dim}-{mi}``,
+``cubic-{dim}-{mi}`` (e.g. ``gaussian-20-2.0``) and ``onehot-{n_classes}``.
 """
 
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 from torch.distributions import Independent, Normal
 
-from .validation import check_positive_int
+from ..validation import check_positive_int
+from .base import Sampler, Task, _generator, format_number, work_dtype
 
-__all__ = ["Sampler", "CorrelatedGaussian", "Staircase", "OneHot"]
-
-
-def _generator(seed: int | None, generator: torch.Generator | None, device) -> torch.Generator | None:
-    if seed is not None and generator is not None:
-        raise ValueError("pass either seed or generator, not both")
-    if seed is None:
-        return generator
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an int, got {seed!r}")
-    return torch.Generator(device=device or "cpu").manual_seed(seed)
+__all__ = ["CorrelatedGaussian", "Staircase", "OneHot"]
 
 
-class Sampler(ABC):
-    """A source of paired samples ``x: [n, *x_shape]``, ``y: [n, *y_shape]`` with known MI.
-
-    Subclasses implement :meth:`sample`; a sampler whose distribution changes during
-    training (the staircase) also overrides :meth:`sample_at` and :meth:`mi_at`.
-    """
-
-    x_shape: tuple[int, ...]
-    y_shape: tuple[int, ...]
-    mi: float
-
-    @abstractmethod
-    def sample(
-        self,
-        n: int,
-        seed: int | None = None,
-        *,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """Draws ``n`` paired samples; reproducible from ``seed`` or a ``generator``."""
-
-    def sample_at(
-        self, step: int, n: int, *, generator: torch.Generator | None = None, device: torch.device | str | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """The batch used at training step ``step`` (the same distribution for a fixed task)."""
-        return self.sample(n, generator=generator, device=device)
-
-    def mi_at(self, step: int) -> float:
-        """The exact MI of the distribution sampled at training step ``step``."""
-        return self.mi
-
-
-class CorrelatedGaussian(Sampler):
+class CorrelatedGaussian(Task):
     r"""The 20-d correlated Gaussian of Belghazi et al. (2018), Poole et al. (2019), Song & Ermon (2020).
 
     Each coordinate pair is a standard bivariate normal with correlation :math:`\rho`:
@@ -100,6 +58,13 @@ class CorrelatedGaussian(Sampler):
         self.mi = float(mi) if mi is not None else -0.5 * dim * math.log(self._s2)
         self.cubic = bool(cubic)
         self.x_shape = self.y_shape = (dim,)
+        kind = "cubic" if self.cubic else "gaussian"
+        if mi is not None:
+            self.name = f"{kind}-{dim}-{format_number(float(mi))}"
+            self._params = {"dim": dim, "mi": float(mi), "cubic": self.cubic}
+        else:
+            self.name = f"gaussian(dim={dim},rho={format_number(self.rho)}{',cubic=True' if self.cubic else ''})"
+            self._params = {"dim": dim, "rho": self.rho, "cubic": self.cubic}
 
     def __repr__(self) -> str:
         return f"CorrelatedGaussian(dim={self.dim}, mi={self.mi:.4g}, cubic={self.cubic})"
@@ -116,13 +81,16 @@ class CorrelatedGaussian(Sampler):
         g = _generator(seed, generator, device)
         return torch.randn(n, self.dim, generator=g, device=device if g is None else g.device)
 
-    def sample(self, n, seed=None, *, generator=None, device=None):
+    def sample(self, n, seed=None, *, generator=None, device=None, dtype=None):
         check_positive_int(n, "n")
         g = _generator(seed, generator, device)
         dev = device if g is None else g.device
-        x = torch.randn(n, self.dim, generator=g, device=dev)
-        y = self.rho * x + self.noise_std * torch.randn(n, self.dim, generator=g, device=dev)
+        x = torch.randn(n, self.dim, generator=g, device=dev, dtype=dtype)
+        y = self.rho * x + self.noise_std * torch.randn(n, self.dim, generator=g, device=dev, dtype=dtype)
         return x, (y**3 if self.cubic else y)
+
+    def _sample(self, n, generator, device):
+        return self.sample(n, generator=generator, device=device, dtype=work_dtype(device))
 
     @property
     def encoder(self):
@@ -152,6 +120,9 @@ class CorrelatedGaussian(Sampler):
 
         (the Cubic task first inverts :math:`y^3`; a bijection of ``y`` leaves the ratio unchanged).
         """
+        return self._log_ratio(x, y)
+
+    def _log_ratio(self, x: Tensor, y: Tensor) -> Tensor:
         if self.cubic:
             y = torch.sign(y) * y.abs().pow(1.0 / 3.0)
         r, s2 = self.rho, self._s2
@@ -220,7 +191,7 @@ class Staircase(Sampler):
         return self.task_at(step).sample(n, generator=generator, device=device)
 
 
-class OneHot(Sampler):
+class OneHot(Task):
     """ReMINE's discrete task (Sec. 3.1): ``x`` uniform over ``N`` one-hot vectors, ``y = x``.
 
     :math:`I(X;X) = H(X) = \\log N`; the seed uses ``N = 16``. The exact density ratio is ``N``
@@ -231,14 +202,25 @@ class OneHot(Sampler):
         self.n_classes = check_positive_int(n_classes, "n_classes", minimum=2)
         self.mi = math.log(self.n_classes)
         self.x_shape = self.y_shape = (self.n_classes,)
+        self.name = f"onehot-{self.n_classes}"
+        self._params = {"n_classes": self.n_classes}
 
     def __repr__(self) -> str:
         return f"OneHot(n_classes={self.n_classes})"
 
-    def sample(self, n, seed=None, *, generator=None, device=None):
+    def sample(self, n, seed=None, *, generator=None, device=None, dtype=None):
         check_positive_int(n, "n")
         g = _generator(seed, generator, device)
         dev = device if g is None else g.device
         idx = torch.randint(self.n_classes, (n,), generator=g, device=dev)
-        x = torch.nn.functional.one_hot(idx, self.n_classes).to(torch.get_default_dtype())
+        x = torch.nn.functional.one_hot(idx, self.n_classes).to(dtype or torch.get_default_dtype())
         return x, x.clone()
+
+    def _sample(self, n, generator, device):
+        return self.sample(n, generator=generator, device=device, dtype=work_dtype(device))
+
+    def _log_ratio(self, x: Tensor, y: Tensor) -> Tensor:
+        """``log N`` where ``y`` is the same one-hot vector as ``x``, ``-inf`` elsewhere: ``[n]``."""
+        same = (x == y).all(-1)
+        log_n = torch.full(same.shape, math.log(self.n_classes), dtype=x.dtype, device=x.device)
+        return log_n.masked_fill(~same, -math.inf)
