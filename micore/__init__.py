@@ -1,11 +1,12 @@
 """micore: what the generative and discriminative sides share.
 
 The density-ratio interface (:class:`MIEstimator`), the :class:`Estimate` result, the training
-loop, and samplers with known MI (:mod:`micore.tasks`).
+loop and its thread count (:func:`set_threads`), and samplers with known MI (:mod:`micore.tasks`).
 """
 
 from .estimate import ESTIMATE, LOWER_BOUND, UPPER_BOUND, Estimate
 from .estimator import MIEstimator
+from .threads import set_threads, training_threads
 from .training import TrainingDiverged, TrainingHistory, default_device, train
 
 __all__ = [
@@ -18,4 +19,6 @@ __all__ = [
     "LOWER_BOUND",
     "UPPER_BOUND",
     "ESTIMATE",
+    "set_threads",
+    "training_threads",
 ]

@@ -22,6 +22,8 @@ import sys
 from collections import deque
 from collections.abc import Iterator, Sequence
 
+from micore.threads import available_cpus, set_threads, threads_setting
+
 from .runner import Run, format_error
 
 __all__ = ["InlineExecutor", "ProcessExecutor", "RayExecutor", "make_executor", "available_cpus", "RAY_INSTALL"]
@@ -30,19 +32,13 @@ RAY_INSTALL = 'pip install -e ".[ray]"  (or: pip install "ray>=2.9")'
 WORKER_RETRIES = 1  # a run whose worker died is tried once more on a fresh worker
 
 
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
-
-
 def _set_threads(threads: int | None) -> None:
+    """A worker's thread share: the setting every training in it uses (not the idle-core default)."""
     if threads is None:
         return
     import torch
 
+    set_threads(threads)
     torch.set_num_threads(threads)
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
@@ -73,7 +69,8 @@ def _check_picklable(runs: Sequence[Run], where: str) -> None:
 class InlineExecutor:
     """Runs in this process, one after another, with the per-run progress bars.
 
-    ``threads``: torch's intra-op threads for the runs (default: leave torch's setting alone).
+    ``threads``: the intra-op threads of the runs' trainings (default: :func:`micore.threads.training_threads`,
+    the idle cores when each training starts).
     """
 
     name = "inline"
@@ -82,18 +79,15 @@ class InlineExecutor:
         self.threads = threads
 
     def map_unordered(self, runs: Sequence[Run], progress: bool = True) -> Iterator[tuple]:
+        before = threads_setting()
         if self.threads is not None:
-            import torch
-
-            before = torch.get_num_threads()
-            torch.set_num_threads(self.threads)
+            set_threads(self.threads)
         try:
             for run in runs:
                 rec, error = _call(run.fn, run.args, progress)
                 yield run, rec, error
         finally:
-            if self.threads is not None:
-                torch.set_num_threads(before)
+            set_threads(before)
 
 
 def _worker_main(conn, threads: int | None) -> None:
