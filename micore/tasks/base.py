@@ -171,13 +171,16 @@ class Task(Sampler):
         return x.to(wd), y.to(wd)
 
     def log_ratio(self, x: Tensor, y: Tensor) -> Tensor:
-        r"""The exact :math:`\log p(x_i, y_i) / (p(x_i)\,p(y_i))` of paired rows: ``[n]``, in the working dtype.
+        r"""The exact :math:`\log p(x_i, y_i) / (p(x_i)\,p(y_i))` of paired rows: ``[n]``, in the inputs' dtype.
 
-        Its mean over samples of the task is the MI; it is the optimal critic of every bound.
+        Computed in the working dtype (float64) on the inputs' device. Its mean over samples of the task
+        is the MI; it is the optimal critic of every bound.
         Raises NotImplementedError where the task has no tractable ratio.
         """
+        out = torch.promote_types(x.dtype, y.dtype) if isinstance(x, Tensor) and isinstance(y, Tensor) else None
         x, y = self._check_xy(x, y)
-        return self._log_ratio(x, y)
+        out = out if out is not None and out.is_floating_point else torch.get_default_dtype()
+        return self._log_ratio(x, y).to(out)
 
     def scores(self, x: Tensor, y: Tensor) -> Tensor:
         """The exact log-ratio of all pairs: ``[m, k]`` with entry ``[i, j] = log r(x_i, y_j)``."""
