@@ -16,6 +16,8 @@ from micore.tasks import monte_carlo_mi
 from micore.tasks.additive import AdditiveUniform
 from micore.tasks.student import MultivariateStudentT, student_dense, student_identity, student_sparse
 
+# small matrices: a second intra-op thread only adds contention on a shared 2-core machine
+pytestmark = pytest.mark.usefixtures("one_thread")
 MC_N = 100_000
 
 

@@ -16,6 +16,8 @@ from scipy import stats
 from micore.tasks import monte_carlo_mi
 from micore.tasks.normal import MultivariateNormal, bivariate_normal, multinormal_dense, multinormal_sparse
 
+# small matrices: a second intra-op thread only adds contention on a shared 2-core machine
+pytestmark = pytest.mark.usefixtures("one_thread")
 MC_N = 100_000
 trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy 1.x names it trapz
 
