@@ -8,7 +8,8 @@ is only known as an integral), and, where the density ratio is tractable, the ex
 
 A task draws in float64 (the working precision; float32 on Apple's ``mps``, which has no float64) and
 hands back ``dtype`` (default: torch's default dtype), so the samples of one seed are the same numbers
-whatever dtype is asked for, up to rounding.
+whatever dtype is asked for, up to rounding. (The classic tasks, :class:`~micore.tasks.CorrelatedGaussian`
+and :class:`~micore.tasks.OneHot`, keep their historical stream: they draw in the dtype asked.)
 
 >>> from micore.tasks import make_task
 >>> task = make_task("1v1-normal-0.75")
