@@ -4,8 +4,11 @@ Both commands (``bench`` and ``check``) describe their work as a list of :class:
 :func:`execute`, which owns what a week of comparisons needs:
 
 * **resuming** — a run whose record is already in the output directory is skipped (after its own
-  ``validate`` accepts it); the driver process alone writes records, each atomically, the moment it
+  ``check`` and ``validate`` accept it; a truncated, foreign or incomplete file is named in a warning
+  and the run redone); the driver process alone writes records, each atomically, the moment it
   comes back, so the workers need no shared disk and a killed command loses only the runs in flight;
+* **a writable output directory** — checked, with every folder the records go to, before the first
+  run, so that a directory that cannot be written costs no training;
 * **failure** — a run that raises is recorded with its error in ``OUT/failed/`` and the others go on;
   :func:`execute` then raises :class:`RunsFailed` naming every failed run, and re-running retries
   only those (a later success removes the failure record);
@@ -21,7 +24,6 @@ process, in local worker processes (``--jobs N``), or as Ray tasks (``--ray``).
 
 from __future__ import annotations
 
-import json
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -30,7 +32,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .storage import OutputLock, write_json_atomic
+from .storage import BadRecord, OutputLock, check_writable, log, read_record, write_json_atomic
 
 __all__ = ["Run", "Outcome", "RunsFailed", "execute", "FAILED_DIR"]
 
@@ -47,9 +49,12 @@ class Run:
         fn: ``fn(*args, progress=bool) -> dict`` returning the JSON-able record. For ``--jobs`` and
             ``--ray`` it must be a module-level function and ``args`` picklable.
         args: its arguments.
-        validate: called by the driver on a record found in the output directory; raises
-            ``ValueError`` when that record was made with another configuration (the run is not
-            redone silently: the user must choose another directory).
+        check: ``check(record) -> problem or None``, called by the driver on a record found in the
+            output directory: a record it rejects (incomplete, foreign) is named in a warning and the
+            run is redone, as for a truncated or empty file.
+        validate: called by the driver on a record that ``check`` accepted; raises ``ValueError`` when
+            that record was made with another configuration (the run is not redone silently: the
+            user must choose another directory).
         describe: the driver's one-line summary of a finished record (after ``[done]``/``[skip]``).
         gpu: the run needs a GPU (Ray asks for one).
     """
@@ -58,6 +63,7 @@ class Run:
     relpath: str
     fn: Callable[..., dict]
     args: tuple = ()
+    check: Callable[[dict], str | None] | None = None
     validate: Callable[[dict], None] | None = None
     describe: Callable[[dict], str] | None = None
     gpu: bool = False
@@ -89,13 +95,24 @@ class RunsFailed(RuntimeError):
         )
 
 
-def _read_record(path: Path) -> dict | None:
-    """A finished record, or ``None`` where the file is missing, unreadable or not a record."""
+def _read_record(path: Path, check=None) -> dict | None:
+    """A finished record, or ``None`` where the file is missing or not a whole record (said in a warning:
+    the run is redone and its new record replaces the file)."""
     try:
-        rec = json.loads(path.read_text())
-    except (OSError, ValueError):
+        return read_record(path, check)
+    except FileNotFoundError:
         return None
-    return rec if isinstance(rec, dict) else None
+    except BadRecord as err:
+        log.warning(f"{err}; the run is redone and its new record will replace the file")
+        return None
+
+
+def _check_writable(out: Path, runs: Sequence[Run]) -> None:
+    """Every folder the records (and failure records) go to can be written: checked before the first run,
+    at the nearest folder that exists (nothing is created for runs that may never finish)."""
+    folders = {(out / r.relpath).parent for r in runs} | {(out / FAILED_DIR / r.relpath).parent for r in runs}
+    for folder in sorted(folders):
+        check_writable(folder, create=False)
 
 
 def _check_unique(runs: Sequence[Run]) -> None:
@@ -153,7 +170,7 @@ def execute(
     try:
         todo = []
         for run in runs:
-            rec = _read_record(Path(out) / run.relpath) if out is not None else None
+            rec = _read_record(Path(out) / run.relpath, run.check) if out is not None else None
             if rec is None:
                 todo.append(run)
                 continue
@@ -161,6 +178,8 @@ def execute(
                 run.validate(rec)
             outcome.skipped.append(run.key)
             finish("skip", run, rec)
+        if out is not None and todo:
+            _check_writable(Path(out), todo)
         bar = tqdm(
             total=len(runs),
             initial=len(runs) - len(todo),

@@ -1,12 +1,15 @@
-"""Atomic result files and the output directory's lock.
+"""Atomic result files, reading them back, and the output directory's lock.
 
 A finished result is written at once and never half-written (a temporary file in the same folder,
 then ``os.replace``); one command at a time writes to an output directory (:class:`OutputLock`).
+Every record read back is checked (:func:`read_record`): a truncated, emptied, foreign or incomplete
+file raises :class:`BadRecord` naming it, never a bare JSON or ``KeyError`` traceback.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import socket
@@ -20,7 +23,28 @@ try:  # POSIX; elsewhere the lock is advisory only (see OutputLock)
 except ImportError:  # pragma: no cover
     fcntl = None
 
-__all__ = ["write_text_atomic", "write_json_atomic", "save_figure_atomic", "read_json", "OutputLock", "OutputBusy"]
+__all__ = [
+    "write_text_atomic",
+    "write_json_atomic",
+    "save_figure_atomic",
+    "read_json",
+    "read_record",
+    "schema_problem",
+    "BadRecord",
+    "NUMBER",
+    "check_writable",
+    "write_all",
+    "NotWritten",
+    "OutputLock",
+    "OutputBusy",
+    "log",
+]
+
+# warnings about files among the results (bad records skipped or redone); without any logging
+# configuration Python prints them on stderr
+log = logging.getLogger("selfconsistency")
+
+NUMBER = (int, float)  # a JSON number (bool is rejected separately)
 
 
 def _clean(obj):
@@ -76,9 +100,111 @@ def save_figure_atomic(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
     return path
 
 
+class NotWritten(RuntimeError):
+    """Some output files could not be written; ``failures`` lists them with the reason. The others were."""
+
+    def __init__(self, failures: list[str], written: list[Path]):
+        self.failures, self.written = failures, written
+        super().__init__("could not write " + "; ".join(failures))
+
+
+def write_all(writers) -> list[Path]:
+    """Calls every ``writer() -> path or list of paths`` even when one fails (each is atomic), so that what
+    can be written is; raises :class:`NotWritten` naming the ones that could not be, with why."""
+    written, failures = [], []
+    for target, writer in writers:
+        try:
+            got = writer()
+        except OSError as err:
+            failures.append(f"{target} ({err.strerror or err})")
+            continue
+        written += got if isinstance(got, list) else [got]
+    if failures:
+        raise NotWritten(failures, written)
+    return written
+
+
+class BadRecord(ValueError):
+    """A file among the results that is not a whole record: truncated, emptied, foreign or incomplete."""
+
+    def __init__(self, path, problem: str):
+        self.path, self.problem = Path(path), problem
+        super().__init__(f"{path}: {problem}")
+
+
 def read_json(path: str | os.PathLike):
-    with open(path) as f:
-        return json.load(f)
+    """The JSON in ``path``; :class:`BadRecord` naming the file where it is empty or not JSON."""
+    try:
+        text = Path(path).read_text()
+    except UnicodeDecodeError:
+        raise BadRecord(path, "not a text file") from None
+    if not text.strip():
+        raise BadRecord(path, "empty file")
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise BadRecord(path, f"not valid JSON, truncated or not a result file ({err})") from None
+
+
+def schema_problem(obj, schema: dict, where: str = "") -> str | None:
+    """What keeps ``obj`` from matching ``schema`` (field -> accepted type(s), or a nested schema), or ``None``."""
+    if not isinstance(obj, dict):
+        return f"{where or 'the file'} is a JSON {type(obj).__name__}, not a record"
+    for key, kind in schema.items():
+        name = f"{where}.{key}" if where else key
+        if key not in obj:
+            return f"field {name!r} is missing"
+        value = obj[key]
+        if isinstance(kind, dict):
+            problem = schema_problem(value, kind, name)
+            if problem:
+                return problem
+        elif isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            return f"field {name!r} is a bool"
+        elif not isinstance(value, kind):
+            return f"field {name!r} is a {type(value).__name__}"
+    return None
+
+
+def read_record(path: str | os.PathLike, check=None) -> dict:
+    """A record (a JSON object) that ``check(record) -> problem or None`` accepts; else :class:`BadRecord`.
+
+    Unreadable files (permissions, a folder in the way) are bad records too: ``OSError`` other than a
+    missing file becomes :class:`BadRecord`.
+    """
+    try:
+        rec = read_json(path)
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise BadRecord(path, f"cannot be read ({err.strerror or err})") from None
+    if not isinstance(rec, dict):
+        raise BadRecord(path, f"a JSON {type(rec).__name__}, not a record")
+    problem = check(rec) if check is not None else None
+    if problem:
+        raise BadRecord(path, problem)
+    return rec
+
+
+def check_writable(directory: str | os.PathLike, create: bool = True) -> Path:
+    """Writes (then removes) a file in ``directory``, so that a directory that cannot be written fails
+    before the first run, not after it (``ValueError``). ``create``: make the directory first; else
+    the nearest folder above it that exists is checked, and nothing is created."""
+    directory = Path(directory)
+    if not create:
+        while not directory.is_dir() and directory.parent != directory:
+            directory = directory.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".write-check.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(
+            f"out: cannot create or write the output directory {directory}: {err.strerror or err}; "
+            "give a writable --out"
+        ) from None
+    return directory
 
 
 class OutputBusy(ValueError):
@@ -91,7 +217,8 @@ class OutputLock:
     Takes an OS lock (``flock``) on ``OUT/.lock``, which the kernel releases when the holder exits,
     however it exits (a killed command leaves no stale lock). A second command pointed at the same
     directory is refused with :class:`OutputBusy` naming the holder, instead of both writing result
-    files and tables at once. The directory is created, and checked to be writable, on entry.
+    files and tables at once. The directory is created, and checked to be writable, on entry (by
+    writing a file in it: an existing ``.lock`` opens even in a read-only directory).
 
     >>> with OutputLock("out/table2"):
     ...     pass  # run, write results
@@ -102,8 +229,8 @@ class OutputLock:
         self._file = None
 
     def __enter__(self) -> OutputLock:
+        check_writable(self.out)
         try:
-            self.out.mkdir(parents=True, exist_ok=True)
             f = open(self.out / ".lock", "a+")  # noqa: SIM115 - held open for the lock's lifetime
         except OSError as err:
             raise ValueError(f"out: cannot create or write the output directory {self.out}: {err}") from err

@@ -20,7 +20,7 @@ from micore.tasks import Staircase
 
 from ..registry import canonical_name, family, make_factory
 from ..runner import Run, execute
-from ..storage import read_json
+from ..storage import NUMBER, BadRecord, log, read_record, schema_problem
 
 __all__ = [
     "BenchConfig",
@@ -29,6 +29,7 @@ __all__ = [
     "bench_runs",
     "resolve_device",
     "load_runs",
+    "check_run",
     "run_path",
     "QUICK",
     "TASKS",
@@ -122,6 +123,44 @@ def _describe(rec: dict) -> str:
     return f"{status}{rec['seconds']:.0f} s"
 
 
+# the fields of a run record that the table and the figure read
+_RUN_SCHEMA = {
+    "estimator": str,
+    "seed": int,
+    "config": {
+        "task": str,
+        "critic": str,
+        "levels": list,
+        "steps_per_level": int,
+        "batch_size": int,
+        "lr": NUMBER,
+        "dim": int,
+    },
+    "diverged_at": (int, type(None)),
+    "estimates": list,
+    "seconds": NUMBER,
+}
+
+
+def check_run(rec: dict) -> str | None:
+    """What makes ``rec`` not a whole run record (a missing field, a short ``estimates``), or ``None``."""
+    problem = schema_problem(rec, _RUN_SCHEMA)
+    if problem:
+        return problem
+    c = rec["config"]
+    if c["task"] not in TASKS or not c["levels"] or c["steps_per_level"] < 1:
+        return f"config {c} is not a staircase protocol"
+    if not all(isinstance(m, NUMBER) and not isinstance(m, bool) for m in c["levels"]):
+        return f"config levels {c['levels']} are not numbers"
+    steps, have = len(c["levels"]) * c["steps_per_level"], len(rec["estimates"])
+    # a diverged run stops early; a finished one has an estimate for every step
+    if have != steps and not (rec["diverged_at"] is not None and have <= steps):
+        return f"{have} per-step estimates, the protocol has {steps} steps"
+    if not all(v is None or (isinstance(v, NUMBER) and not isinstance(v, bool)) for v in rec["estimates"]):
+        return "estimates holds values that are not numbers"
+    return None
+
+
 def _validator(cfg: BenchConfig, relpath: str):
     expected = _jsonable(asdict(cfg))
 
@@ -154,6 +193,7 @@ def bench_runs(estimators, cfgs, seeds=(0,), device=None) -> list[Run]:
                         relpath=relpath,
                         fn=run_one,
                         args=(name, cfg, seed, device),
+                        check=check_run,
                         validate=_validator(cfg, relpath),
                         describe=_describe,
                         gpu=device.startswith("cuda"),
@@ -182,4 +222,11 @@ def _jsonable(d: dict) -> dict:
 
 
 def load_runs(out) -> list[dict]:
-    return [read_json(p) for p in sorted((Path(out) / "runs").glob("*.json"))]
+    """Every whole run record in ``out/runs``; a bad file is skipped with a warning naming it."""
+    runs = []
+    for path in sorted((Path(out) / "runs").glob("*.json")):
+        try:
+            runs.append(read_record(path, check_run))
+        except BadRecord as err:
+            log.warning(f"skipped {err}: delete it, or run the bench command that made it again (it redoes the run)")
+    return runs

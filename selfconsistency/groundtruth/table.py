@@ -1,4 +1,9 @@
-"""Table 2 of Song & Ermon (2020): bias, variance and MSE of the per-step estimates per MI level."""
+"""Table 2 of Song & Ermon (2020): bias, variance and MSE of the per-step estimates per MI level.
+
+Runs of different protocols (critic, MI levels, steps per level, batch size, lr, dimension) are never
+pooled or tabulated together: each protocol gets its own table, whose heading states it, and the
+paper's numbers appear only beside runs of the paper's own protocol (:data:`PAPER_PROTOCOL`).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,45 @@ from pathlib import Path
 
 import torch
 
-from ..storage import write_json_atomic, write_text_atomic
+from ..storage import write_all, write_json_atomic, write_text_atomic
 from .figures import plot_runs
-from .reference import SONG_ERMON_TABLE2
+from .reference import MI_LEVELS, SONG_ERMON_TABLE2
 from .staircase import TASKS, load_runs
 
-__all__ = ["LevelStats", "Summary", "summarize", "table_markdown", "summaries_json", "report"]
+__all__ = [
+    "LevelStats",
+    "Summary",
+    "PAPER_PROTOCOL",
+    "protocol_of",
+    "protocols",
+    "summarize",
+    "table_markdown",
+    "summaries_json",
+    "report",
+]
+
+# Song & Ermon App. B.1, the protocol of their Table 2 (joint critic): only runs made with it are
+# comparable with the numbers in reference.py
+PAPER_PROTOCOL = dict(
+    critic="joint", levels=[float(m) for m in MI_LEVELS], steps_per_level=4000, batch_size=64, lr=5e-4, dim=20
+)
+
+
+def protocol_of(config: dict) -> dict:
+    """The part of a run's config that makes runs comparable (all of it but the task)."""
+    return {k: [float(m) for m in config[k]] if k == "levels" else config[k] for k in PAPER_PROTOCOL}
+
+
+def _key(protocol: dict) -> tuple:
+    return tuple(tuple(v) if isinstance(v, list) else v for v in protocol.values())
+
+
+def _heading(protocol: dict) -> str:
+    levels = ", ".join(f"{m:g}" for m in protocol["levels"])
+    return (
+        f"{protocol['critic']} critic, MI {levels} nats, {protocol['steps_per_level']} steps per level, "
+        f"batch {protocol['batch_size']}, lr {protocol['lr']:g}, dim {protocol['dim']}"
+    )
 
 
 @dataclass
@@ -34,19 +72,22 @@ class Summary:
     estimator: str
     levels: list[LevelStats] = field(default_factory=list)
     diverged: list[int] = field(default_factory=list)
+    protocol: dict = field(default_factory=dict)  # see protocol_of
 
 
 def summarize(runs: list[dict]) -> list[Summary]:
-    """Bias, variance and MSE of the per-step estimates within each MI level, pooled over seeds."""
+    """Bias, variance and MSE of the per-step estimates within each MI level, pooled over the seeds of
+    one task, estimator and protocol (runs of different protocols are never pooled)."""
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
         c = r["config"]
-        groups.setdefault((c["task"], c["critic"], r["estimator"]), []).append(r)
+        groups.setdefault((_key(protocol_of(c)), c["task"], r["estimator"]), []).append(r)
     out = []
-    for (task, critic, name), rs in sorted(groups.items()):
+    for (_, task, name), rs in sorted(groups.items(), key=lambda kv: (str(kv[0][0]), *kv[0][1:])):
         c = rs[0]["config"]
         spl, levels = c["steps_per_level"], c["levels"]
-        s = Summary(task, critic, name, diverged=[r["diverged_at"] for r in rs if r["diverged_at"] is not None])
+        diverged = [r["diverged_at"] for r in rs if r["diverged_at"] is not None]
+        s = Summary(task, c["critic"], name, diverged=diverged, protocol=protocol_of(c))
         for li, mi in enumerate(levels):
             vals = []
             for r in rs:
@@ -80,52 +121,66 @@ def _fmt(v: float) -> str:
     return f"{v:.2f}" if abs(v) < 1000 else f"{v:.3g}"
 
 
-def table_markdown(summaries: list[Summary], compare_seed: bool = True) -> str:
-    """Table 2's layout: blocks Bias / Var / MSE, rows estimators, columns MI levels per task.
+def protocols(summaries: list[Summary]) -> list[dict]:
+    """The protocols of ``summaries``, the paper's first, then in a fixed order."""
+    found = {_key(s.protocol): s.protocol for s in summaries}
+    return [found[k] for k in sorted(found, key=lambda k: (found[k] != PAPER_PROTOCOL, str(k)))]
 
-    Bias is shown as |mean - true| as in the paper (the JSON keeps the sign). With
-    ``compare_seed``, the seed's value follows in parentheses where the paper reports one.
-    """
-    by_critic: dict[str, list[Summary]] = {}
-    for s in summaries:
-        by_critic.setdefault(s.critic, []).append(s)
-    lines = []
-    for critic, ss in by_critic.items():
-        tasks = [t for t in TASKS if any(s.task == t for s in ss)]
-        names = list(dict.fromkeys(s.estimator for s in ss))
-        levels = {t: next(s for s in ss if s.task == t).levels for t in tasks}
-        head = ["", "estimator"] + [
-            f"{t.capitalize()} {int(lv.mi) if lv.mi.is_integer() else lv.mi}" for t in tasks for lv in levels[t]
+
+def _block(ss: list[Summary], compare_seed: bool) -> list[str]:
+    """One protocol's table: blocks Bias / Var / MSE, rows estimators, columns MI levels per task."""
+    tasks = [t for t in TASKS if any(s.task == t for s in ss)]
+    names = list(dict.fromkeys(s.estimator for s in ss))
+    levels = ss[0].protocol["levels"]
+    head = ["", "estimator"] + [f"{t.capitalize()} {m:g}" for t in tasks for m in levels]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for metric in ("bias", "var", "mse"):
+        for i, name in enumerate(names):
+            cells = [metric.capitalize() if i == 0 else "", name]
+            for t in tasks:
+                s = next((s for s in ss if s.task == t and s.estimator == name), None)
+                ref = SONG_ERMON_TABLE2.get(name, {}).get(metric, {}).get(t) if compare_seed else None
+                for li, mi in enumerate(levels):
+                    if s is None:
+                        cells.append("")
+                        continue
+                    v = getattr(s.levels[li], metric)
+                    cell = _fmt(abs(v) if metric == "bias" else v)
+                    if ref is not None:
+                        cell += f" ({ref[MI_LEVELS.index(int(mi))]:.2f})"
+                    cells.append(cell)
+            lines.append("| " + " | ".join(cells) + " |")
+    div = [s for s in ss if s.diverged]
+    if div:
+        lines += [
+            "",
+            "Diverged (training stopped at step): " + "; ".join(f"{s.task} {s.estimator}: {s.diverged}" for s in div),
         ]
-        lines += [f"### {critic} critic", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for metric in ("bias", "var", "mse"):
-            for i, name in enumerate(names):
-                cells = [metric.capitalize() if i == 0 else "", name]
-                for t in tasks:
-                    s = next((s for s in ss if s.task == t and s.estimator == name), None)
-                    ref = SONG_ERMON_TABLE2.get(name, {}).get(metric, {}).get(t) if compare_seed else None
-                    for li, lvl in enumerate(levels[t]):
-                        if s is None or li >= len(s.levels):
-                            cells.append("")
-                            continue
-                        v = getattr(s.levels[li], metric)
-                        v = abs(v) if metric == "bias" else v
-                        cell = _fmt(v)
-                        if ref is not None and lvl.mi in (2, 4, 6, 8, 10):
-                            cell += f" ({ref[int(lvl.mi) // 2 - 1]:.2f})"
-                        cells.append(cell)
-                lines.append("| " + " | ".join(cells) + " |")
-        div = [s for s in ss if s.diverged]
-        if div:
+    return lines
+
+
+def table_markdown(summaries: list[Summary], compare_seed: bool = True) -> str:
+    """Table 2's layout, one table per protocol under a heading that states it.
+
+    Bias is shown as |mean - true| as in the paper (the JSON keeps the sign). With ``compare_seed``,
+    the paper's value follows in parentheses where it reports one, in the table of the paper's own
+    protocol only: other protocols (``--quick``, other levels or steps) say that they are not comparable.
+    """
+    lines = []
+    for protocol in protocols(summaries):
+        papers = protocol == PAPER_PROTOCOL
+        lines += [f"### {_heading(protocol)}", ""]
+        if compare_seed and papers:
+            lines += ["Song & Ermon's protocol. In parentheses: their Table 2 (joint critic), where reported.", ""]
+        elif compare_seed:
             lines += [
+                f"Not Song & Ermon's protocol ({_heading(PAPER_PROTOCOL)}): their Table 2 is not comparable "
+                "and is not shown.",
                 "",
-                "Diverged (training stopped at step): "
-                + "; ".join(f"{s.task} {s.estimator}: {s.diverged}" for s in div),
             ]
-        lines.append("")
-    if compare_seed:
-        lines.append("In parentheses: Song & Ermon (2020), Table 2 (joint critic), where reported.")
-    return "\n".join(lines) + "\n"
+        ss = [s for s in summaries if s.protocol == protocol]
+        lines += _block(ss, compare_seed and papers) + [""]
+    return "\n".join(lines)
 
 
 def summaries_json(summaries: list[Summary]) -> list[dict]:
@@ -133,16 +188,28 @@ def summaries_json(summaries: list[Summary]) -> list[dict]:
 
 
 def report(out, log=print) -> str:
-    """Rebuilds ``table.md``, ``table.json`` and ``figure1.png`` in ``out`` from every finished run."""
+    """Rebuilds ``table.md``, ``table.json`` and Figure 1 in ``out`` from every finished run, and logs the table.
+
+    The table is logged before anything is written, so it is shown even where ``out`` cannot be written
+    (then :class:`~selfconsistency.storage.NotWritten` names the files that could not be). Figure 1 is
+    ``figure1.png`` for the first protocol of the table, ``figure1_2.png`` ... for the others.
+    """
     out = Path(out)
     runs = load_runs(out)
     if not runs:
         raise ValueError(f"no finished runs in {out / 'runs'}")
     summaries = summarize(runs)
     md = table_markdown(summaries)
-    write_text_atomic(out / "table.md", "# Ground-truth benchmark (Song & Ermon Table 2 layout)\n\n" + md)
-    write_json_atomic(out / "table.json", summaries_json(summaries))
-    plot_runs(runs, out / "figure1.png")
     log(md)
-    log(f"wrote {out / 'table.md'}, {out / 'table.json'}, {out / 'figure1.png'}")
+    title = "# Ground-truth benchmark (Song & Ermon Table 2 layout)\n\n"
+    writers = [
+        (out / "table.md", lambda: write_text_atomic(out / "table.md", title + md)),
+        (out / "table.json", lambda: write_json_atomic(out / "table.json", summaries_json(summaries))),
+    ]
+    for i, protocol in enumerate(protocols(summaries)):
+        mine = [r for r in runs if protocol_of(r["config"]) == protocol]
+        path = out / ("figure1.png" if i == 0 else f"figure1_{i + 1}.png")
+        writers.append((path, lambda mine=mine, path=path: plot_runs(mine, path)))
+    written = write_all(writers)
+    log("wrote " + ", ".join(str(p) for p in written))
     return md

@@ -14,6 +14,7 @@ import itertools
 import math
 from dataclasses import asdict, dataclass
 
+from ..storage import NUMBER, schema_problem
 from .settings import Ratio, plan_ratios
 
 __all__ = [
@@ -26,7 +27,33 @@ __all__ = [
     "curve",
     "judge",
     "ratio_records",
+    "check_cell",
 ]
+
+# the fields of a cell record that judging, reporting and plotting read
+_CELL_SCHEMA = {
+    "estimator": str,
+    "dataset": str,
+    "measure": str,
+    "t": (int, type(None)),
+    "seed": int,
+    "estimate": (*NUMBER, type(None)),
+    "diverged": (str, type(None)),
+    "config": {"image_shape": list, "dp_offset": int},
+}
+
+
+def check_cell(rec: dict) -> str | None:
+    """What makes ``rec`` not a whole cell record (a missing or mistyped field), or ``None``.
+
+    ``estimate`` may be null: a non-finite estimate is written so, and judged as undefined."""
+    problem = schema_problem(rec, _CELL_SCHEMA)
+    if problem:
+        return problem
+    shape = rec["config"]["image_shape"]
+    if len(shape) != 3 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        return f"config.image_shape {shape} is not an image shape [C, H, W]"
+    return None
 
 
 def _check_tol(value, name: str) -> float:

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..storage import read_json, write_json_atomic, write_text_atomic
+from ..storage import BadRecord, log, read_record, write_json_atomic, write_text_atomic
 from . import judge
-from .judge import RatioSummary, Tolerances, Verdict
+from .judge import RatioSummary, Tolerances, Verdict, check_cell
 from .settings import SETTINGS, expand_settings
 
 __all__ = ["Tolerances", "Verdict", "RatioSummary", "Report"]
@@ -171,7 +171,8 @@ class Report:
         estimators: Iterable[str] | None = None,
         settings=None,
     ) -> Report:
-        """Every finished cell in ``out/cells/<dataset>/`` (all estimators, or those named)."""
+        """Every finished cell in ``out/cells/<dataset>/`` (all estimators, or those named); a bad file
+        (truncated, emptied, foreign, incomplete) is skipped with a warning naming it."""
         root = Path(out) / "cells"
         found = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
         if dataset is None:
@@ -180,8 +181,24 @@ class Report:
             dataset = found[0]
         if dataset not in found:
             raise ValueError(f"no finished cells for dataset {dataset!r} in {root}")
-        cells = [read_json(p) for p in sorted((root / dataset).glob("*/*.json"))]
+        cells = _load_cells(root / dataset, dataset)
+        if not cells:
+            raise ValueError(f"no finished cells for dataset {dataset!r} in {root / dataset}")
         if estimators is not None:
             wanted = set(estimators)
             cells = [c for c in cells if c["estimator"] in wanted]
         return cls(cells, tolerances, settings)
+
+
+def _load_cells(folder: Path, dataset: str) -> list[dict]:
+    cells = []
+    for path in sorted(folder.glob("*/*.json")):
+        try:
+            cell = read_record(path, check_cell)
+            if cell["dataset"] != dataset:
+                raise BadRecord(path, f"a cell of dataset {cell['dataset']!r} in the folder of {dataset!r}")
+        except BadRecord as err:
+            log.warning(f"skipped {err}: delete it, or run the check command that made it again (it redoes the cell)")
+            continue
+        cells.append(cell)
+    return cells
