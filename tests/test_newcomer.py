@@ -112,8 +112,12 @@ def test_an_mi_level_no_float_can_represent_is_a_clear_error():
 def test_garbage_mnist_files_are_named_not_an_assertion_error(tmp_path):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                 "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         (raw / name).write_bytes(bytes(range(256)) * 4)
     with pytest.raises(DatasetMissing, match="not valid idx-ubyte files"):
         load_mnist(tmp_path)
@@ -128,10 +132,10 @@ def test_the_encoder_refuses_x_of_another_width():
 
 def test_the_readme_subclass_example_runs():
     # the README's "your own estimator" block, as written there
-    readme = (os.path.dirname(__file__) + "/../README.md")
+    readme = os.path.dirname(__file__) + "/../README.md"
     text = open(readme).read()
     start = text.index("```python\n# your own estimator")
-    code = text[start + len("```python\n"): text.index("```", start + 10)]
+    code = text[start + len("```python\n") : text.index("```", start + 10)]
     scope: dict = {}
     exec(textwrap.dedent(code), scope)  # noqa: S102 - the README's own example
     assert scope["estimate"].kind == "lower bound" and abs(scope["estimate"].value - 1.0) < 0.3

@@ -26,6 +26,7 @@ from micore.validation import check_positive_float, check_positive_int
 from ..registry import canonical_name, family, make_factory
 from ..runner import Run, execute
 from .data import DATASETS, ImageSplit, load_images
+from .judge import check_cell
 from .report import Report, Tolerances
 from .settings import default_rows, measure_pairs, measure_shapes, plan_ratios
 
@@ -305,6 +306,7 @@ def plan(
                     fn=run_cell,
                     args=(make, name, measure, t, seed, config, data_root, device),
                     validate=functools.partial(validate, relpath=relpath),
+                    check=check_cell,
                     describe=_describe,
                     gpu=dev.type == "cuda",
                 )
