@@ -63,6 +63,14 @@ def test_additive_samples_and_support():
     assert task.log_ratio(torch.tensor([[0.5]]), torch.tensor([[0.9]])).item() == -math.inf
 
 
+def test_additive_float32_samples_stay_on_the_support():
+    """At eps = 2e-5 (10.13 nats) rounding x + noise to float32 can step just off |y - x| <= eps."""
+    task = AdditiveUniform(2e-5)
+    x, y = task.sample(100_000, seed=0, dtype=torch.float32)
+    lr = task.log_ratio(x, y)
+    assert torch.isfinite(lr).all() and abs(float(lr.double().mean()) - task.mi) < 1e-3
+
+
 # ---- Student-t -------------------------------------------------------------------------------
 
 

@@ -71,6 +71,9 @@ def test_parameterised_names_and_prefixes():
     )
     assert make_task("gaussian(dim=3, rho=0.5, cubic=True)").name == "gaussian(dim=3,rho=0.5,cubic=True)"
     assert make_task("x_mixture(rho=0.5)").name == "1v1-X-0.5"
+    fast = make_task("spiral(speed=0.5)-multinormal-sparse-3-3-2-2.0")
+    assert fast.name == "spiral(speed=0.5)-multinormal-sparse-3-3-2-2.0" and fast.map_x.speed == 0.5
+    assert make_task("spiral-multinormal-sparse-3-3-2-2.0").map_x.speed == pytest.approx(1 / 3)  # 1 / dim
     assert set(FAMILIES) >= {"multinormal", "student", "additive_uniform", "x_mixture", "galaxy"}
 
 

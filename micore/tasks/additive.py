@@ -26,6 +26,9 @@ from .base import Task, format_number, work_dtype
 
 __all__ = ["AdditiveUniform", "additive_uniform_mi"]
 
+# samples rounded to float32 (2 ulps at 1) may land just off the support; count them in
+_SLACK = 2.0 * torch.finfo(torch.float32).eps
+
 
 def additive_uniform_mi(epsilon: float) -> float:
     r""":math:`\varepsilon - \log 2\varepsilon` for :math:`\varepsilon \le 1/2`, else :math:`1/(4\varepsilon)`."""
@@ -38,7 +41,7 @@ class AdditiveUniform(Task):
     The exact log-ratio: on the support (:math:`0 \le x \le 1`, :math:`|y - x| \le \varepsilon`)
     :math:`p(x, y) = 1/2\varepsilon`, :math:`p(x) = 1` and :math:`p(y) = \ell(y)/2\varepsilon` with
     :math:`\ell(y) = \min(1, y+\varepsilon) - \max(0, y-\varepsilon)`, so :math:`\log r(x, y) = -\log \ell(y)`
-    (:math:`-\infty` off the support).
+    (:math:`-\infty` off the support, which is widened by two float32 ulps so that rounded samples stay on it).
 
     Args:
         epsilon: the noise half-width ε > 0.
@@ -67,7 +70,7 @@ class AdditiveUniform(Task):
 
     def _log_ratio(self, x, y):
         x, y = x[:, 0], y[:, 0]
-        eps = self.epsilon
+        eps, slack = self.epsilon, _SLACK
         length = torch.clamp(y + eps, max=1.0) - torch.clamp(y - eps, min=0.0)
-        inside = (x >= 0) & (x <= 1) & ((y - x).abs() <= eps) & (length > 0)
+        inside = (x >= -slack) & (x <= 1 + slack) & ((y - x).abs() <= eps + slack) & (length > 0)
         return torch.where(inside, -torch.log(length.clamp(min=torch.finfo(length.dtype).tiny)), -math.inf)

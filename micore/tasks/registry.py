@@ -9,7 +9,8 @@ A name is one of
   mixtures ``1v1-X-{rho}``, ``1v1-AI``, ``2v1-galaxy-{speed}-{distance}``, ``2v1-waves-{n}-{a}-{f}``,
   ``{d}v1-concentric_gaussians-{n}``, ``mult-sparse-w-inliers-{dim_x}-{dim_y}-{k}-{strength}-{fraction}``,
   each optionally behind transform prefixes ``half_cube-`` (or ``half-cube-``), ``asinh-``,
-  ``normal_cdf-``, ``wiggly-``, ``spiral-``, ``swissroll_x-`` (``spiral-normal_cdf-multinormal-sparse-3-3-2-2.0``).
+  ``normal_cdf-``, ``wiggly-``, ``spiral-`` (or ``spiral(speed=0.5)-``), ``swissroll_x-``
+  (``spiral-normal_cdf-multinormal-sparse-3-3-2-2.0``).
   Ours, in the same style: ``student-sparse-{dim_x}-{dim_y}-{df}-{k}-{strength}`` and the project's
   first tasks ``gaussian-{dim}-{mi}``, ``cubic-{dim}-{mi}`` (Song & Ermon), ``onehot-{n}`` (ReMINE).
   bmi's ``spiral-`` tasks match in distribution only up to the spiral's speed (see
@@ -48,7 +49,7 @@ from .classic import CorrelatedGaussian, OneHot
 from .mixtures import ai_mixture, concentric_gaussians, galaxy, sparse_with_inliers, waves, x_mixture
 from .normal import MultivariateNormal, bivariate_normal, multinormal_dense, multinormal_sparse
 from .student import MultivariateStudentT, student_dense, student_identity, student_sparse
-from .transforms import TRANSFORMS, bimodal
+from .transforms import TRANSFORMS, bimodal, spiral
 
 __all__ = ["make_task", "task_names", "TASKS", "SUITES", "FAMILIES"]
 
@@ -94,10 +95,11 @@ _MIXTURES = (
 
 _SPARSE_10 = "multinormal_sparse(dim_x=5,dim_y=5,n_interacting=2,mi=10.0)"
 _STUDENT_10 = "student_sparse(dim_x=5,dim_y=5,df=5,n_interacting=2,mi=10.0)"
+_NORMAL_1D_10 = "multinormal_sparse(dim_x=1,dim_y=1,n_interacting=1,mi=10.0)"
 _HIGH_MI = (
-    "gaussian-1-10.0",
-    "wiggly-gaussian-1-10.0",
-    "swissroll_x-normal_cdf-gaussian-1-10.0",
+    _NORMAL_1D_10,
+    f"wiggly-{_NORMAL_1D_10}",
+    f"swissroll_x-normal_cdf-{_NORMAL_1D_10}",
     "1v1-additive-2e-05",
     _SPARSE_10,
     f"half_cube-{_SPARSE_10}",
@@ -189,6 +191,7 @@ _PATTERNS: tuple[tuple[str, Callable, tuple[Callable, ...]], ...] = (
     (rf"onehot-{_INT}", OneHot, (int,)),
 )
 _PREFIXES = {**{p: p for p in TRANSFORMS}, "half-cube": "half_cube"}
+_SPIRAL_SPEED = re.compile(rf"spiral\(speed={_NUM}\)-")
 _PARAMETERISED = re.compile(r"([a-z_][a-z0-9_]*)\((.*)\)", re.DOTALL)
 _PATTERN_HELP = (
     "1v1-normal-RHO, 1v1-additive-EPS, 1v1-bimodal-RHO, multinormal-dense-DX-DY-OFFDIAG, "
@@ -298,10 +301,15 @@ def make_task(name: str) -> Sampler:
     prefixes = []
     rest = name
     while True:
+        speed = _SPIRAL_SPEED.match(rest)
+        if speed:
+            prefixes.append(partial(spiral, speed=float(speed.group(1))))
+            rest = rest[speed.end() :]
+            continue
         head = next((p for p in _PREFIXES if rest.startswith(p + "-")), None)
         if head is None:
             break
-        prefixes.append(_PREFIXES[head])
+        prefixes.append(TRANSFORMS[_PREFIXES[head]])
         rest = rest[len(head) + 1 :]
     try:
         task = _base(rest)
@@ -311,9 +319,9 @@ def make_task(name: str) -> Sampler:
         if str(err).startswith("task "):
             raise
         raise ValueError(f"task {name!r}: {err}") from err
-    for p in reversed(prefixes):
+    for transform in reversed(prefixes):
         try:
-            task = TRANSFORMS[p](task)
+            task = transform(task)
         except ValueError as err:
             raise ValueError(f"task {name!r}: {err}") from err
     return task

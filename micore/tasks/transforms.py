@@ -1,9 +1,10 @@
 r"""MI-preserving maps applied to any task: same MI, harder geometry.
 
-For injective continuous maps :math:`f, g`, :math:`I(f(X); g(Y)) = I(X; Y)` (Czyż et al. 2023, "Beyond
-Normal", NeurIPS: the invariance theorem of their Sec. 2 that the whole benchmark is built on; Kraskov et
-al. 2004 for diffeomorphisms). The log-ratio is invariant too: the Jacobians of :math:`f` and :math:`g`
-cancel between :math:`p(f(x), g(y))` and :math:`p(f(x))\,p(g(y))`, so
+For injective continuous maps :math:`f, g`, :math:`I(f(X); g(Y)) = I(X; Y)`: the invariance the whole
+benchmark of Czyż et al. (2023, "Beyond Normal", NeurIPS) is built on (for diffeomorphisms already in
+Kraskov, Stögbauer & Grassberger 2004, "Estimating mutual information", Phys. Rev. E 69). The log-ratio
+is invariant too: the Jacobians of :math:`f` and :math:`g` cancel between :math:`p(f(x), g(y))` and
+:math:`p(f(x))\,p(g(y))`, so
 
 .. math:: \log r_{f(X), g(Y)}(u, v) = \log r_{X,Y}(f^{-1}(u), g^{-1}(v)),
 
@@ -357,9 +358,10 @@ def wiggly(task: Task) -> Transformed:
 def spiral(task: Task, speed: float | None = None) -> Transformed:
     r"""``spiral-{name}``: :class:`Spiral` on x in the plane (0, 1) and on y in (1, 2) ((0, 1) for 2-d y).
 
-    Default speed: bmi's current ``transform_spiral_task``, 1 divided by each variable's dimension (an
-    earlier bmi version used 1/3 for both); with ``speed``, that speed for both, undivided. Both need
-    dimension ≥ 2.
+    Default speed: 1 divided by each variable's dimension, as bmi's ``transform_spiral_task`` with
+    ``normalize_speed=True`` (another bmi version used 1/3 for both, so bmi's ``spiral-`` tasks may wind
+    differently; the MI does not depend on the speed). With ``speed``: that speed for both, undivided,
+    and the name ``spiral(speed={speed})-{name}``. Both variables need dimension ≥ 2.
     """
     dx, dy = task.x_shape, task.y_shape
     if len(dx) != 1 or len(dy) != 1 or dx[0] < 2 or dy[0] < 2:
@@ -367,7 +369,8 @@ def spiral(task: Task, speed: float | None = None) -> Transformed:
     sx, sy = (1.0 / dx[0], 1.0 / dy[0]) if speed is None else (speed, speed)
     plane_y = (1, 2) if dy[0] >= 3 else (0, 1)
     params = {"base": task.name, "transform": "spiral", "speed_x": sx, "speed_y": sy}
-    return Transformed(task, Spiral(sx, (0, 1)), Spiral(sy, plane_y), prefix="spiral", params=params)
+    prefix = "spiral" if speed is None else f"spiral(speed={format_number(float(speed))})"
+    return Transformed(task, Spiral(sx, (0, 1)), Spiral(sy, plane_y), prefix=prefix, params=params)
 
 
 def swissroll_x(task: Task) -> Transformed:
