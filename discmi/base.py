@@ -22,6 +22,10 @@ class CriticEstimator(MIEstimator):
     Subclasses set ``kind`` and implement ``_objective(log_r) -> loss`` and ``_bound(log_r) -> value``
     on the ``[n, n]`` log-ratio matrix of a batch; those whose loss is exactly minus their bound set
     ``objective_is_negated_bound`` so the per-step record reuses the loss instead of recomputing it.
+    They also declare ``value_range(batch_size) -> (low, high)``, the values their bound can take on a
+    batch whose critic claims no log-ratio beyond :data:`~discmi.bounds.MAX_LOG_RATIO` (see
+    :mod:`discmi.bounds`); training stops at a batch value outside it. A new bound that declares none
+    is checked for a NaN/inf value and an exploding loss only.
 
     Args:
         x_dim, y_dim: int widths, or sample shapes for images.

@@ -11,6 +11,16 @@ for DV, InfoNCE, JS and SMILE :math:`f = \log r` (up to a constant, or a functio
 Each docstring gives the paper's formula and the substitution.
 
 Results are 0-dim tensors on the input's device and dtype; gradients flow through.
+
+**Ranges** (what training treats as divergence, through the estimators' ``value_range``). For the
+true ratio, :math:`E_Q[r] = 1` and :math:`E_P[1/r] \le 1`, so by Markov's inequality a product pair
+has :math:`\log r \ge t`, or a joint pair :math:`\log r \le -t`, with probability at most
+:math:`e^{-t}`. :data:`MAX_LOG_RATIO` :math:`= \Lambda = 50` nats is evidence no sample can give
+(:math:`e^{-50} \approx 2\cdot10^{-22}` per pair; a 20k-step run at batch 64 sees :math:`8\cdot10^7
+\approx e^{18}` pairs): a critic claiming more on a batch has diverged, not learned. Each docstring
+gives the values its bound can take on a batch where no product pair exceeds :math:`\Lambda` and no
+joint pair falls below :math:`-\Lambda` (for DV and InfoNCE, for some choice of their free constant);
+a hard cap such as InfoNCE's :math:`\log n` holds for every ``log_r``.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "MAX_LOG_RATIO",
     "nwj_lower_bound",
     "tuba_lower_bound",
     "dv_estimate",
@@ -33,6 +44,10 @@ __all__ = [
     "log_mean_exp_offdiag",
     "log_mean_exp_leave_one_out",
 ]
+
+# Lambda (nats): no product pair's log-ratio above it and no joint pair's below -Lambda, in any sane
+# critic (see the module docstring). The estimators' value_range follows from it.
+MAX_LOG_RATIO = 50.0
 
 
 def _check_square(log_r: Tensor, name: str = "log_r") -> int:
@@ -84,6 +99,11 @@ def nwj_lower_bound(log_r: Tensor) -> Tensor:
     i.e. :math:`1 + E_P[\log r] - E_Q[r]`. **Lower bound** for any ``log_r``; unbiased estimates,
     tight at :math:`r = dP/dQ`. Song & Ermon Thm. 2 / Cor. 1: its variance is at least
     :math:`(e^{I} - 1)/n`.
+
+    Range: no upper limit; at least :math:`1 - \Lambda - e^{\Lambda}` (a product pair at
+    :math:`\Lambda` alone costs :math:`e^{\Lambda}/n(n-1)`). Batch values of :math:`-10^8` are this
+    bound's heavy tail at high MI, seen in healthy runs (JS's critic on the Cubic task at MI 8);
+    below :math:`-e^{50} \approx -5\cdot10^{21}` the critic has diverged.
     """
     _check_square(log_r)
     joint = log_r.diagonal().mean()
@@ -113,6 +133,9 @@ def dv_estimate(log_r: Tensor) -> Tensor:
 
     An **estimate**, not a bound: the log of a sample mean is biased (Poole et al. Sec. 2.2), so
     with finite ``n`` it is neither an upper nor a lower bound. Invariant to the constant ``C``.
+
+    Range: at least :math:`-2\Lambda` (joint pairs at :math:`-\Lambda`, product pairs at
+    :math:`\Lambda`); no upper limit (an over-separating critic, as plain DV's at high MI, grows it).
     """
     _check_square(log_r)
     return log_r.diagonal().mean() - log_mean_exp_offdiag(log_r)
@@ -127,6 +150,9 @@ def infonce_lower_bound(log_r: Tensor) -> Tensor:
 
     **Lower bound**, never above :math:`\log n` (each term is at most :math:`\log n`); low variance,
     biased when :math:`I > \log n`.
+
+    Range: :math:`[-2\Lambda, \log n]`; term ``i`` is
+    :math:`-\log \frac1n \sum_j r_{ij}/r_{ii} \ge -\log e^{2\Lambda}`, whatever :math:`c(x)`.
     """
     n = _check_square(log_r)
     return (log_r.diagonal() - torch.logsumexp(log_r, dim=1)).mean() + math.log(n)
@@ -166,6 +192,10 @@ def interpolated_lower_bound(log_r: Tensor, alpha: float) -> Tensor:
     non-negative, so a batch value never exceeds :math:`1 + \log(K/\alpha)`, which it approaches
     when MI is large and the off-diagonal ratios vanish (for :math:`\alpha = 1` the marginal term
     is exactly 1 and the cap is :math:`\log K`).
+
+    Range: :math:`[1 - 2\Lambda - \min(e^{\Lambda}/(1-\alpha), K/\alpha),\ 1 + \log(K/\alpha)]`:
+    each joint term is at least :math:`-2\Lambda`, and each marginal ratio is at most
+    :math:`e^{\Lambda}/(1-\alpha)` and at most :math:`K/\alpha` (its own pair is in the mixture).
     """
     n = _check_square(log_r)
     if not 0.0 <= float(alpha) <= 1.0:
@@ -193,6 +223,9 @@ def smile_estimate(log_r: Tensor, tau: float = 5.0) -> Tensor:
     An **estimate** (Song & Ermon's "lower-bound" in quotes): clipping trades variance
     (:math:`\operatorname{Var} E_{Q_n}[r_\tau] \le (e^\tau - e^{-\tau})^2 / 4n`, Thm. 4) for a bias of
     the partition function (Thm. 3). :math:`\tau = \infty` is :func:`dv_estimate`.
+
+    Range: at least :math:`-\Lambda - \min(\tau, \Lambda)` (the clipped partition is at most
+    :math:`e^{\tau}`); no upper limit.
     """
     _check_square(log_r)
     tau = float(tau)

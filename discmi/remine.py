@@ -32,6 +32,10 @@ class ReMINE(CriticEstimator):
     * ``"joint"`` (ReMINE-J, Sec. 5): :math:`E_P[T] - C`, dropping the noisy partition term, valid
       because the regulariser holds :math:`\log E_Q[e^T]` at ``C``.
 
+    Batch values (``value_range``) lie in DV's :math:`[-2\Lambda, \infty)` (micro-averaged too: the
+    pooled joint mean is at least :math:`-\Lambda`, the pooled log-partition at most :math:`\Lambda`),
+    ReMINE-J's in :math:`[-\Lambda, \infty)` (:data:`~discmi.bounds.MAX_LOG_RATIO`).
+
     Args as :class:`~discmi.base.CriticEstimator`, plus ``lam`` (:math:`\lambda`, default 0.1),
     ``target`` (``C``, default 0), ``window`` (``K`` training batches micro-averaged into the
     recorded training estimate; default 1, i.e. per batch, the protocol of the paper's Gaussian
@@ -64,6 +68,10 @@ class ReMINE(CriticEstimator):
 
     def _shift(self, y):
         return self.target
+
+    def value_range(self, batch_size: int) -> tuple[float, float]:
+        low = -bounds.MAX_LOG_RATIO if self.estimate_mode == "joint" else -2.0 * bounds.MAX_LOG_RATIO
+        return low, math.inf
 
     def _objective(self, log_r):
         return -bounds.remine_objective(log_r + self.target, self.lam, self.target)

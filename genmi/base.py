@@ -108,6 +108,7 @@ class GenerativeMI(MIEstimator):
         record: bool = True,
         check_every: int = 10,
         desc: str | None = None,
+        divergence: str = "raise",
     ):
         """As :meth:`micore.MIEstimator.fit`; image tensors are first checked to lie in ``[0, 1]``."""
         if y is not None and any(self.pixels):
@@ -125,4 +126,5 @@ class GenerativeMI(MIEstimator):
             record=record,
             check_every=check_every,
             desc=desc,
+            divergence=divergence,
         )

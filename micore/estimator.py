@@ -42,7 +42,8 @@ class MIEstimator(nn.Module):
     * ``_training_step(x, y) -> (loss, value)`` — both at once, sharing the forward pass.
 
     Class attributes: ``kind`` (``"lower bound"``, ``"upper bound"`` or ``"estimate"``),
-    ``default_lr`` and ``default_batch_size`` (the paper's training settings).
+    ``default_lr`` and ``default_batch_size`` (the paper's training settings). ``value_range(n)``
+    says which per-batch values are impossible, so that training stops at them (see its docstring).
 
     Args:
         x_dim: width of ``x`` (int) or the shape of one sample (tuple, e.g. ``(1, 28, 28)``).
@@ -104,6 +105,17 @@ class MIEstimator(nn.Module):
 
     def _training_step(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:
         return self._loss(x, y), None
+
+    def value_range(self, batch_size: int) -> tuple[float, float]:
+        """``(low, high)``: the interval the value of a training batch of ``batch_size`` must lie in.
+
+        :func:`~micore.training.train` stops with :class:`~micore.training.TrainingDiverged` at the
+        first step whose recorded batch estimate falls outside it (as it does at a NaN/inf), so an
+        estimator declares here what its formula makes impossible: InfoNCE never exceeds
+        :math:`\\log n`, say. Default ``(-inf, inf)``: no range is known, only a non-finite value is
+        impossible (a likelihood-based estimate can be far off early in training and still recover).
+        """
+        return -math.inf, math.inf
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -207,11 +219,14 @@ class MIEstimator(nn.Module):
         record: bool = True,
         check_every: int = 10,
         desc: str | None = None,
+        divergence: str = "raise",
     ) -> TrainingHistory:
         """Trains on a :class:`~micore.tasks.Sampler` or on tensors ``(x, y)``.
 
         See :func:`micore.training.train` for the arguments. Returns the training history
-        (per-step loss and, with ``record``, the per-step batch estimate).
+        (per-step loss and, with ``record``, the per-step batch estimate). A divergence (a NaN/inf
+        loss, or a batch estimate outside :meth:`value_range`) raises
+        :class:`~micore.training.TrainingDiverged` naming the step, unless ``divergence="ignore"``.
         """
         from .training import train
 
@@ -229,4 +244,5 @@ class MIEstimator(nn.Module):
             record=record,
             check_every=check_every,
             desc=desc,
+            divergence=divergence,
         )

@@ -1,4 +1,14 @@
-"""The training loop shared by every estimator."""
+"""The training loop shared by every estimator, and how it tells a diverged run.
+
+A run diverged at the first step where the loss or the recorded batch estimate is NaN/inf, the
+batch estimate lies outside ``estimator.value_range(batch_size)`` (what the bound's formula makes
+impossible: InfoNCE above :math:`\\log n`; DV below -100 nats, which needs a critic claiming a
+log-ratio past 50 nats, see :mod:`discmi.bounds`), or the loss exceeds :data:`LOSS_GROWTH` times its
+scale before the first update. With a too-large learning rate MINE, DV and InfoNCE otherwise end in
+finite garbage (-1e5 nats and sinking, or a dead critic giving 0). The check runs on the device
+every ``check_every`` steps, one synchronisation each; :class:`TrainingDiverged` names the step,
+says what was impossible, and carries the history before it.
+"""
 
 from __future__ import annotations
 
@@ -12,23 +22,39 @@ from tqdm.auto import tqdm
 from .tasks import Sampler, Staircase
 from .validation import check_pair, check_positive_float, check_positive_int
 
-__all__ = ["TrainingDiverged", "TrainingHistory", "train", "default_device"]
+__all__ = ["TrainingDiverged", "TrainingHistory", "train", "default_device", "DIVERGENCE"]
 
 DEFAULT_STEPS = 4000  # one MI level of the seed's staircase (Song & Ermon App. B.1)
 
+# What train() does on a divergence: stop with TrainingDiverged, or train on and note it in the history.
+DIVERGENCE = ("raise", "ignore")
+# A loss whose magnitude exceeds LOSS_GROWTH x max(|loss before the first update|, LOSS_FLOOR) has exploded.
+# The loss at step 0 is taken before any update, so a too-large learning rate cannot inflate it; the floor
+# (1 nat) stands in for losses that start near 0 (every bound's value with a near-constant critic). Healthy
+# runs stay far below: 2.5x in the short trainings, 13x on the seed's staircase at 100 steps per level,
+# 167x for NWJ over the full 20k-step Gaussian staircase (DV gets to 3261x there at MI 10, long after its
+# batch value left its range at MI 8). See tests/test_divergence.py.
+LOSS_GROWTH, LOSS_FLOOR = 1e4, 1.0
+RANGE_SLACK = 1e-3  # nats beyond an end of value_range allowed for float rounding (InfoNCE at log n)
+
 
 class TrainingDiverged(FloatingPointError):
-    """The training loss became NaN or infinite; the message names the step.
+    """Training diverged; the message names the first bad step and what was impossible about it.
 
-    ``history`` holds the run up to (not including) that step.
+    Raised for a NaN/inf loss or batch estimate, a batch estimate outside the estimator's
+    ``value_range(batch_size)``, or a loss grown :data:`LOSS_GROWTH` times past its initial scale.
+    ``history`` holds the run up to (not including) ``step``; ``reason`` says what went wrong.
     """
 
-    def __init__(self, step: int, value: float, estimator: str, history: TrainingHistory | None = None):
+    def __init__(
+        self, step: int, value: float, estimator: str, history: TrainingHistory | None = None, reason: str | None = None
+    ):
         self.step = step
         self.history = history
+        self.reason = reason or f"the loss became {value}"
         super().__init__(
-            f"{estimator} training diverged at step {step}: the loss became {value}. "
-            "Try a lower learning rate, a larger batch size, or a bounded objective (e.g. SMILE, JS)."
+            f"{estimator} training diverged at step {step}: {self.reason}. Try a lower learning rate, a larger "
+            "batch size, or a bounded objective (e.g. SMILE, JS); fit(..., divergence='ignore') trains on regardless."
         )
 
 
@@ -39,6 +65,8 @@ class TrainingHistory:
     ``estimate[i]`` is the estimator's MI value on batch ``i``, computed before the update on
     that batch (so for a sampler every value is on samples the model has not been trained on).
     ``true_mi[i]`` is the sampler's exact MI at step ``i`` (``None`` for tensor data).
+    ``diverged_at`` is the first step found diverged (``None`` if none) and ``divergence`` why: with
+    ``divergence="raise"`` it is the partial history of :class:`TrainingDiverged`, which ends there.
     """
 
     loss: list[float]
@@ -49,6 +77,8 @@ class TrainingHistory:
     seed: int
     device: str
     seconds: float
+    diverged_at: int | None = None
+    divergence: str | None = None
     steps: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -134,25 +164,61 @@ def _data_stream(estimator, data, y, *, steps, epochs, batch_size: int, seed: in
     )
 
 
-def _first_nonfinite(losses: torch.Tensor, start: int, stop: int) -> int | None:
-    """Index of the first NaN/inf in ``losses[start:stop]``, or ``None`` (synchronises with the device)."""
-    finite = torch.isfinite(losses[start:stop])
-    if bool(finite.all()):
-        return None
-    return start + int((~finite).nonzero()[0, 0])
+class _Watch:
+    """The divergence check of :func:`train`, on a window of steps at a time (one host-device sync each).
 
+    A step diverged when its loss is NaN/inf or exceeds ``LOSS_GROWTH * max(|loss[0]|, LOSS_FLOOR)``,
+    or its recorded batch estimate is NaN/inf or outside ``estimator.value_range(batch_size)``.
+    """
 
-def _diverged(
-    name: str, bad: int, losses: torch.Tensor, values: torch.Tensor | None, true_mi: list[float] | None, **meta
-) -> TrainingDiverged:
-    """The :class:`TrainingDiverged` for a loss that became NaN/inf at step ``bad``, with the history before it."""
-    partial = TrainingHistory(
-        loss=losses[:bad].cpu().tolist(),
-        estimate=values[:bad].cpu().tolist() if values is not None else None,
-        true_mi=true_mi[:bad] if true_mi else None,
-        **meta,
-    )
-    return TrainingDiverged(bad, float(losses[bad]), name, partial)
+    def __init__(self, estimator, name: str, batch_size: int, losses: torch.Tensor, values: torch.Tensor | None):
+        value_range = getattr(estimator, "value_range", None)
+        self.low, self.high = value_range(batch_size) if value_range is not None else (-math.inf, math.inf)
+        self.name, self.batch_size, self.losses = name, batch_size, losses
+        self.recorded = values  # the per-step estimates kept for the history
+        self.values = values  # those checked: None without record, or for an estimator that gives none
+        self.loss_cap: torch.Tensor | None = None  # on the device, from the loss before the first update
+
+    def first_bad(self, start: int, stop: int) -> int | None:
+        """The first diverged step in ``[start, stop)``, or ``None``."""
+        if self.loss_cap is None:
+            self.loss_cap = LOSS_GROWTH * self.losses[0].abs().clamp_min(LOSS_FLOOR)
+        loss = self.losses[start:stop]
+        bad = ~torch.isfinite(loss) | (loss.abs() > self.loss_cap)
+        if self.values is not None:
+            v = self.values[start:stop]
+            bad |= ~torch.isfinite(v) | (v < self.low - RANGE_SLACK) | (v > self.high + RANGE_SLACK)
+        if not bool(bad.any()):
+            return None
+        return start + int(bad.nonzero()[0, 0])
+
+    def reason(self, step: int) -> str:
+        """What made ``step`` diverged, for the message."""
+        loss = float(self.losses[step])
+        value = None if self.values is None else float(self.values[step])
+        if not math.isfinite(loss):
+            return f"the loss became {loss}"
+        if value is not None and not math.isfinite(value):
+            return f"the batch estimate became {value}"
+        if value is not None and not self.low - RANGE_SLACK <= value <= self.high + RANGE_SLACK:
+            side = "below" if value < self.low else "above"
+            return (
+                f"the batch estimate {value:.4g} nats is {side} [{self.low:.4g}, {self.high:.4g}], the range of "
+                f"{self.name}'s value on a batch of {self.batch_size} (see {self.name}.value_range)"
+            )
+        scale = max(abs(float(self.losses[0])), LOSS_FLOOR)
+        return f"the loss {loss:.4g} grew past {LOSS_GROWTH:g} times its initial scale {scale:.3g}"
+
+    def partial(self, step: int, reason: str, true_mi: list[float] | None, **meta) -> TrainingHistory:
+        """The history before ``step``."""
+        return TrainingHistory(
+            loss=self.losses[:step].cpu().tolist(),
+            estimate=self.recorded[:step].cpu().tolist() if self.recorded is not None else None,
+            true_mi=true_mi[:step] if true_mi else None,
+            diverged_at=step,
+            divergence=reason,
+            **meta,
+        )
 
 
 def train(
@@ -170,6 +236,7 @@ def train(
     record: bool = True,
     check_every: int = 10,
     desc: str | None = None,
+    divergence: str = "raise",
 ) -> TrainingHistory:
     """Trains ``estimator`` (an :class:`~micore.estimator.MIEstimator`) with Adam.
 
@@ -185,12 +252,22 @@ def train(
         device: default CUDA when available, else CPU. The estimator is moved there.
         progress: show a tqdm bar.
         record: keep the per-step batch estimate (free: it reuses the training forward pass).
-        check_every: check the loss for NaN/inf every this many steps (each check synchronises
-            with the device); a divergence raises :class:`TrainingDiverged` naming the first bad step.
+        check_every: check for divergence every this many steps (each check synchronises with the
+            device once, whatever the number of steps it covers).
+        divergence: ``"raise"`` (default) stops at the first diverged step with
+            :class:`TrainingDiverged` naming it and carrying the history before it (also left in
+            ``estimator.history``); ``"ignore"`` trains to the end and only notes that step in
+            ``history.diverged_at`` / ``history.divergence``, for studying divergence on purpose.
+            A step diverged when its loss or recorded batch estimate is NaN/inf, its batch estimate
+            lies outside ``estimator.value_range(batch_size)`` (what the bound makes impossible:
+            InfoNCE above ``log n``, say), or its loss magnitude exceeds :data:`LOSS_GROWTH` times
+            ``max(|loss at step 0|, LOSS_FLOOR)``. Without ``record`` only the loss is checked.
     """
     name = type(estimator).__name__
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")
+    if divergence not in DIVERGENCE:
+        raise ValueError(f"divergence must be one of {DIVERGENCE}, got {divergence!r}")
     batch_size = check_positive_int(
         estimator.default_batch_size if batch_size is None else batch_size, "batch_size", minimum=2
     )
@@ -211,7 +288,9 @@ def train(
     optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
     losses = torch.zeros(steps, device=device, dtype=torch.float64)
     values = torch.full((steps,), math.nan, device=device, dtype=torch.float64) if record else None
-    checked = 0
+    watch = _Watch(estimator, name, batch_size, losses, values)
+    meta = dict(batch_size=batch_size, lr=lr, seed=seed, device=str(device))
+    checked, diverged_at, reason = 0, None, None
     bar = tqdm(total=steps, desc=desc or f"fit {name}", unit="step", disable=not progress, leave=False)
     start = time.perf_counter()
     fork_devices = [device] if device.type == "cuda" else []
@@ -226,41 +305,38 @@ def train(
             losses[step] = loss.detach()
             if record and value is not None:
                 values[step] = value.detach()
+            elif record:
+                watch.values = None  # the estimator gives no per-step value: only the loss is checked
             if (step + 1) % check_every == 0 or step + 1 == steps:
-                bad = _first_nonfinite(losses, checked, step + 1)
+                bad = watch.first_bad(checked, step + 1) if diverged_at is None else None
                 if bad is not None:
-                    bar.close()
-                    raise _diverged(
-                        name,
-                        bad,
-                        losses,
-                        values,
-                        true_mi,
-                        batch_size=batch_size,
-                        lr=lr,
-                        seed=seed,
-                        device=str(device),
-                        seconds=time.perf_counter() - start,
-                    )
+                    diverged_at, reason = bad, watch.reason(bad)
+                    if divergence == "raise":
+                        bar.close()
+                        partial = watch.partial(bad, reason, true_mi, seconds=time.perf_counter() - start, **meta)
+                        estimator.history = partial
+                        raise TrainingDiverged(bad, float(losses[bad]), name, partial, reason)
                 bar.update(step + 1 - checked)
                 checked = step + 1
                 if progress:
-                    post = {"loss": f"{float(losses[step]):.3f}"}
-                    if record and value is not None:
-                        post["mi"] = f"{float(values[step]):.3f}"
-                    bar.set_postfix(post, refresh=False)
+                    _show(bar, losses, values if record and value is not None else None, step)
     bar.close()
-    seconds = time.perf_counter() - start
     estimator.batch_size = batch_size
     history = TrainingHistory(
         loss=losses.cpu().tolist(),
         estimate=values.cpu().tolist() if record else None,
         true_mi=true_mi,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        device=str(device),
-        seconds=seconds,
+        seconds=time.perf_counter() - start,
+        diverged_at=diverged_at,
+        divergence=reason,
+        **meta,
     )
     estimator.history = history
     return history
+
+
+def _show(bar, losses: torch.Tensor, values: torch.Tensor | None, step: int) -> None:
+    post = {"loss": f"{float(losses[step]):.3f}"}
+    if values is not None:
+        post["mi"] = f"{float(values[step]):.3f}"
+    bar.set_postfix(post, refresh=False)
