@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .tasks import Sampler, Staircase
+from .threads import training_threads, using_threads
 from .validation import check_pair, check_positive_float, check_positive_int
 
 __all__ = ["TrainingDiverged", "TrainingHistory", "train", "default_device", "DIVERGENCE"]
@@ -79,6 +80,7 @@ class TrainingHistory:
     seconds: float
     diverged_at: int | None = None
     divergence: str | None = None
+    threads: int | None = None  # torch's intra-op threads during the run (see micore.threads)
     steps: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -289,37 +291,45 @@ def train(
     losses = torch.zeros(steps, device=device, dtype=torch.float64)
     values = torch.full((steps,), math.nan, device=device, dtype=torch.float64) if record else None
     watch = _Watch(estimator, name, batch_size, losses, values)
-    meta = dict(batch_size=batch_size, lr=lr, seed=seed, device=str(device))
-    checked, diverged_at, reason = 0, None, None
-    bar = tqdm(total=steps, desc=desc or f"fit {name}", unit="step", disable=not progress, leave=False)
-    start = time.perf_counter()
-    fork_devices = [device] if device.type == "cuda" else []
-    estimator.train()
-    with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(seed)
-        for step, (xb, yb) in enumerate(batches()):
-            loss, value = estimator._training_step(xb, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses[step] = loss.detach()
-            if record and value is not None:
-                values[step] = value.detach()
-            elif record:
-                watch.values = None  # the estimator gives no per-step value: only the loss is checked
-            if (step + 1) % check_every == 0 or step + 1 == steps:
-                bad = watch.first_bad(checked, step + 1) if diverged_at is None else None
-                if bad is not None:
-                    diverged_at, reason = bad, watch.reason(bad)
-                    if divergence == "raise":
-                        bar.close()
-                        partial = watch.partial(bad, reason, true_mi, seconds=time.perf_counter() - start, **meta)
-                        estimator.history = partial
-                        raise TrainingDiverged(bad, float(losses[bad]), name, partial, reason)
-                bar.update(step + 1 - checked)
-                checked = step + 1
-                if progress:
-                    _show(bar, losses, values if record and value is not None else None, step)
+    # small models on a shared CPU: the idle cores (micore.set_threads), restored afterwards
+    with using_threads(training_threads() if device.type == "cpu" else None) as n_threads:
+        meta = dict(batch_size=batch_size, lr=lr, seed=seed, device=str(device), threads=n_threads)
+        checked, diverged_at, reason = 0, None, None
+        bar = tqdm(
+            total=steps,
+            desc=(desc or f"fit {name}") + (f" [{n_threads} thr]" if device.type == "cpu" else ""),
+            unit="step",
+            disable=not progress,
+            leave=False,
+        )
+        start = time.perf_counter()
+        fork_devices = [device] if device.type == "cuda" else []
+        estimator.train()
+        with torch.random.fork_rng(devices=fork_devices):
+            torch.manual_seed(seed)
+            for step, (xb, yb) in enumerate(batches()):
+                loss, value = estimator._training_step(xb, yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses[step] = loss.detach()
+                if record and value is not None:
+                    values[step] = value.detach()
+                elif record:
+                    watch.values = None  # the estimator gives no per-step value: only the loss is checked
+                if (step + 1) % check_every == 0 or step + 1 == steps:
+                    bad = watch.first_bad(checked, step + 1) if diverged_at is None else None
+                    if bad is not None:
+                        diverged_at, reason = bad, watch.reason(bad)
+                        if divergence == "raise":
+                            bar.close()
+                            partial = watch.partial(bad, reason, true_mi, seconds=time.perf_counter() - start, **meta)
+                            estimator.history = partial
+                            raise TrainingDiverged(bad, float(losses[bad]), name, partial, reason)
+                    bar.update(step + 1 - checked)
+                    checked = step + 1
+                    if progress:
+                        _show(bar, losses, values if record and value is not None else None, step)
     bar.close()
     estimator.batch_size = batch_size
     history = TrainingHistory(

@@ -118,7 +118,8 @@ def _add_execution(p) -> None:
         type=_count,
         default=None,
         metavar="N",
-        help="torch threads per run (default: torch's own in-process, CPUs/N with --jobs N, 1 with --ray)",
+        help="torch threads per run (default: in-process, the cores left idle by other processes when each "
+        "training starts; CPUs/N with --jobs N; 1 with --ray)",
     )
     g.add_argument("--no-progress", action="store_true", help="hide the progress bars (default: shown)")
 

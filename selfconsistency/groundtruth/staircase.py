@@ -114,6 +114,7 @@ def run_one(name: str, cfg: BenchConfig, seed: int, device=None, progress: bool 
         seconds=hist.seconds,
         device=hist.device,
         steps_per_second=len(hist.loss) / hist.seconds if hist.seconds > 0 else None,
+        threads=hist.threads,
     )
     return record
 
