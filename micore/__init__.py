@@ -7,7 +7,7 @@ loop and its thread count (:func:`set_threads`), and samplers with known MI (:mo
 from .estimate import ESTIMATE, LOWER_BOUND, UPPER_BOUND, Estimate
 from .estimator import MIEstimator
 from .threads import set_threads, training_threads
-from .training import TrainingDiverged, TrainingHistory, default_device, train
+from .training import TrainingDiverged, TrainingHistory, default_device, resolve_device, train
 
 __all__ = [
     "Estimate",
@@ -16,6 +16,7 @@ __all__ = [
     "TrainingHistory",
     "train",
     "default_device",
+    "resolve_device",
     "LOWER_BOUND",
     "UPPER_BOUND",
     "ESTIMATE",

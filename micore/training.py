@@ -23,7 +23,7 @@ from .tasks import Sampler, Staircase
 from .threads import training_threads, using_threads
 from .validation import check_pair, check_positive_float, check_positive_int
 
-__all__ = ["TrainingDiverged", "TrainingHistory", "train", "default_device", "DIVERGENCE"]
+__all__ = ["TrainingDiverged", "TrainingHistory", "train", "default_device", "resolve_device", "DIVERGENCE"]
 
 DEFAULT_STEPS = 4000  # one MI level of the seed's staircase (Song & Ermon App. B.1)
 
@@ -92,6 +92,28 @@ class TrainingHistory:
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(device=None) -> torch.device:
+    """``device`` as a torch device that exists here (``None``: CUDA when available, else CPU).
+
+    A CUDA device without a GPU, or past the GPUs torch sees, is a ``ValueError`` naming ``device``
+    (not a traceback from inside torch at the first tensor moved).
+    """
+    if device is None:
+        return default_device()
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError) as err:
+        raise ValueError(f"device: {device!r} is not a torch device ({err})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device: {device!r} asks for CUDA, but torch sees no GPU here (torch {torch.__version__}); use cpu"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device: {device!r}, but torch sees {torch.cuda.device_count()} GPU(s) here")
+    return dev
 
 
 def _tensor_batches(x, y, batch_size: int, generator: torch.Generator):
@@ -277,7 +299,7 @@ def train(
     check_every = check_positive_int(check_every, "check_every")
     if steps is not None and epochs is not None:
         raise ValueError("give steps or epochs, not both")
-    device = default_device() if device is None else torch.device(device)
+    device = resolve_device(device)
     params = [p for p in estimator.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{name} has no trainable parameters: there is nothing to fit")

@@ -66,19 +66,12 @@ _positive, _nonnegative = _number(positive=True), _number(positive=False)
 
 def _device(text: str) -> str:
     """A torch device that exists here: a CUDA device without a GPU is refused before anything runs."""
-    import torch
+    from micore import resolve_device
 
     try:
-        dev = torch.device(text)
-    except (RuntimeError, ValueError) as err:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device ({err})") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise argparse.ArgumentTypeError(
-                f"{text!r} asks for CUDA, but torch sees no GPU here (torch {torch.__version__}); use --device cpu"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise argparse.ArgumentTypeError(f"{text!r}: torch sees {torch.cuda.device_count()} GPU(s) here")
+        resolve_device(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("device: ")) from None
     return text
 
 

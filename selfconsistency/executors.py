@@ -40,7 +40,6 @@ def _set_threads(threads: int | None) -> None:
 
     set_threads(threads)
     torch.set_num_threads(threads)
-    os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 def _call(fn, args: tuple, progress: bool) -> tuple[dict | None, str | None]:

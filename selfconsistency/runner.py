@@ -24,6 +24,7 @@ process, in local worker processes (``--jobs N``), or as Ray tasks (``--ray``).
 
 from __future__ import annotations
 
+import contextlib
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -164,10 +165,7 @@ def execute(
         summary = run.describe(rec) if run.describe is not None else ""
         log(f"[{status}] {run.key}" + (f": {summary}" if summary else ""))
 
-    lock = OutputLock(out) if out is not None else None
-    if lock is not None:
-        lock.__enter__()
-    try:
+    with OutputLock(out) if out is not None else contextlib.nullcontext():
         todo = []
         for run in runs:
             rec = _read_record(Path(out) / run.relpath, run.check) if out is not None else None
@@ -215,9 +213,6 @@ def execute(
                 bar.set_postfix_str(f"{len(outcome.failed)} failed" if outcome.failed else "", refresh=False)
         finally:
             bar.close()
-    finally:
-        if lock is not None:
-            lock.__exit__(None, None, None)
     outcome.records = {r.key: found[r.key] for r in runs if r.key in found}
     outcome.seconds = time.perf_counter() - start
     if outcome.failed and raise_on_failure:

@@ -143,3 +143,12 @@ def test_the_readme_subclass_example_runs():
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_fit_on_a_cuda_device_without_a_gpu_names_the_device():
+    # the Python API, not only the CLI: a ValueError naming device, not torch's lazy-init traceback
+    from discmi import NWJ
+
+    with pytest.raises(ValueError, match=r"device: 'cuda' asks for CUDA, but torch sees no GPU"):
+        NWJ(2, 2).fit(CorrelatedGaussian(dim=2, mi=1.0), steps=2, device="cuda", progress=False)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from micore import TrainingDiverged, default_device
+from micore import TrainingDiverged
+from micore import resolve_device as micore_resolve_device
 from micore.tasks import Staircase
 
 from ..registry import canonical_name, family, make_factory
@@ -82,13 +83,7 @@ def _factory(name: str, cfg: BenchConfig):
 
 def resolve_device(device) -> str:
     """The device every run uses, fixed by the driver (``None``: CUDA when available here, else CPU)."""
-    dev = default_device() if device is None else torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device: {device!r} asks for CUDA, but torch sees no GPU here "
-            f"(torch {torch.__version__}); use --device cpu"
-        )
-    return str(dev)
+    return str(micore_resolve_device(device))
 
 
 def run_one(name: str, cfg: BenchConfig, seed: int, device=None, progress: bool = True) -> dict:

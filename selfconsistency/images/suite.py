@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from discmi import ConvCritic
-from micore import MIEstimator, TrainingDiverged, default_device
+from micore import MIEstimator, TrainingDiverged, resolve_device
 from micore.validation import check_positive_float, check_positive_int
 
 from ..registry import canonical_name, family, make_factory
@@ -148,10 +148,11 @@ def _pairs(measure, t, images, seed, split, dp_offset):
 _IMAGES: dict = {}  # (dataset, data_root, device) -> ImageSplit, loaded once per process
 
 
-def _images(dataset: str, data_root, device: str) -> ImageSplit:
+def _images(dataset: str, data_root, device: str, download: bool = False) -> ImageSplit:
+    """The split of ``dataset``, loaded once per process (the driver's plan, then each worker's cells)."""
     key = (dataset, None if data_root is None else str(data_root), device)
     if key not in _IMAGES:
-        _IMAGES[key] = load_images(dataset, data_root, download=False, device=device)
+        _IMAGES[key] = load_images(dataset, data_root, download=download, device=device)
     return _IMAGES[key]
 
 
@@ -254,14 +255,9 @@ def plan(
         check_positive_int(batch_size, "batch_size", minimum=2)
     if lr is not None:
         check_positive_float(lr, "lr")
-    dev = default_device() if device is None else torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {device!r} asks for CUDA, but torch sees no GPU here; use --device cpu")
+    dev = resolve_device(device)
     device = str(dev)
-    key = (dataset, None if data_root is None else str(data_root), device)
-    if key not in _IMAGES:
-        _IMAGES[key] = load_images(dataset, data_root, download=download, device=device)
-    images = _IMAGES[key]
+    images = _images(dataset, data_root, device, download)
     height = images.height
     ratios = plan_ratios(settings, default_rows(height) if rows is None else rows, height, dp_offset)
 
