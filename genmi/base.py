@@ -40,6 +40,8 @@ class GenerativeMI(MIEstimator):
     """
 
     kind = ESTIMATE
+    # a likelihood model is chosen by its held-out likelihood, not by the MI it happens to imply there
+    early_stopping = "loss"
 
     def __init__(self, x_dim, y_dim, pixels: tuple[bool, bool] = (False, False)):
         super().__init__(x_dim, y_dim)

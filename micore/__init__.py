@@ -1,11 +1,16 @@
 """micore: what the generative and discriminative sides share.
 
 The density-ratio interface (:class:`MIEstimator`), the :class:`Estimate` result, the training
-loop and its thread count (:func:`set_threads`), and samplers with known MI (:mod:`micore.tasks`).
+loop and its thread count (:func:`set_threads`), samplers with known MI (:mod:`micore.tasks`), and the
+finite-sample protocol for data without a known answer (:func:`estimate_mi`: held-out split, early
+stopping, seeds, interval, diagnostics; :mod:`micore.heldout`, :mod:`micore.diagnostics`).
 """
 
+from .diagnostics import Flag
 from .estimate import ESTIMATE, LOWER_BOUND, UPPER_BOUND, Estimate
 from .estimator import MIEstimator
+from .finite_sample import MIResult, estimate_mi
+from .heldout import HeldoutConfig, SeedFit, fit_heldout
 from .threads import set_threads, training_threads
 from .training import TrainingDiverged, TrainingHistory, default_device, resolve_device, train
 
@@ -22,4 +27,10 @@ __all__ = [
     "ESTIMATE",
     "set_threads",
     "training_threads",
+    "estimate_mi",
+    "MIResult",
+    "HeldoutConfig",
+    "SeedFit",
+    "fit_heldout",
+    "Flag",
 ]

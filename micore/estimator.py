@@ -42,8 +42,10 @@ class MIEstimator(nn.Module):
     * ``_training_step(x, y) -> (loss, value)`` — both at once, sharing the forward pass.
 
     Class attributes: ``kind`` (``"lower bound"``, ``"upper bound"`` or ``"estimate"``),
-    ``default_lr`` and ``default_batch_size`` (the paper's training settings). ``value_range(n)``
-    says which per-batch values are impossible, so that training stops at them (see its docstring).
+    ``default_lr`` and ``default_batch_size`` (the paper's training settings), ``early_stopping``
+    (``"estimate"`` or ``"loss"``: what the finite-sample protocol's early stopping watches on held-out
+    data). ``value_range(n)`` says which per-batch values are impossible, so that training stops at them
+    (see its docstring).
 
     Args:
         x_dim: width of ``x`` (int) or the shape of one sample (tuple, e.g. ``(1, 28, 28)``).
@@ -53,6 +55,8 @@ class MIEstimator(nn.Module):
     kind: ClassVar[str] = ESTIMATE
     default_lr: ClassVar[float] = 5e-4
     default_batch_size: ClassVar[int] = 64
+    # what early stopping on held-out data watches (micore.heldout): the estimate, or the loss
+    early_stopping: ClassVar[str] = "estimate"
 
     # public method -> the hooks behind it; overriding the public one alone leaves fit/estimate without it
     _PUBLIC_HOOKS: ClassVar[dict] = {

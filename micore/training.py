@@ -261,6 +261,8 @@ def train(
     check_every: int = 10,
     desc: str | None = None,
     divergence: str = "raise",
+    monitor=None,
+    monitor_every: int = 100,
 ) -> TrainingHistory:
     """Trains ``estimator`` (an :class:`~micore.estimator.MIEstimator`) with Adam.
 
@@ -286,6 +288,10 @@ def train(
             lies outside ``estimator.value_range(batch_size)`` (what the bound makes impossible:
             InfoNCE above ``log n``, say), or its loss magnitude exceeds :data:`LOSS_GROWTH` times
             ``max(|loss at step 0|, LOSS_FLOOR)``. Without ``record`` only the loss is checked.
+        monitor: ``monitor(steps_done) -> bool``, called every ``monitor_every`` steps (after that
+            step's update and divergence check); ``True`` stops training there, and the history then
+            holds the steps done. Early stopping on held-out data uses it (:mod:`micore.heldout`).
+        monitor_every: steps between calls of ``monitor``.
     """
     name = type(estimator).__name__
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -297,6 +303,9 @@ def train(
     )
     lr = check_positive_float(estimator.default_lr if lr is None else lr, "lr")
     check_every = check_positive_int(check_every, "check_every")
+    if monitor is not None and not callable(monitor):
+        raise ValueError(f"monitor must be a callable monitor(steps_done) -> bool, got {type(monitor).__name__}")
+    monitor_every = check_positive_int(monitor_every, "monitor_every")
     if steps is not None and epochs is not None:
         raise ValueError("give steps or epochs, not both")
     device = resolve_device(device)
@@ -339,7 +348,8 @@ def train(
                     values[step] = value.detach()
                 elif record:
                     watch.values = None  # the estimator gives no per-step value: only the loss is checked
-                if (step + 1) % check_every == 0 or step + 1 == steps:
+                watched = monitor is not None and (step + 1) % monitor_every == 0
+                if (step + 1) % check_every == 0 or step + 1 == steps or watched:
                     bad = watch.first_bad(checked, step + 1) if diverged_at is None else None
                     if bad is not None:
                         diverged_at, reason = bad, watch.reason(bad)
@@ -352,12 +362,17 @@ def train(
                     checked = step + 1
                     if progress:
                         _show(bar, losses, values if record and value is not None else None, step)
+                if watched and monitor(step + 1):
+                    done = step + 1
+                    break
+            else:
+                done = steps
     bar.close()
     estimator.batch_size = batch_size
     history = TrainingHistory(
-        loss=losses.cpu().tolist(),
-        estimate=values.cpu().tolist() if record else None,
-        true_mi=true_mi,
+        loss=losses[:done].cpu().tolist(),
+        estimate=values[:done].cpu().tolist() if record else None,
+        true_mi=true_mi[:done] if true_mi else None,
         seconds=time.perf_counter() - start,
         diverged_at=diverged_at,
         divergence=reason,

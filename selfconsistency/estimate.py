@@ -1,0 +1,229 @@
+"""Estimate the MI of your own data in one call: :func:`estimate_mi` with registered names, several at once.
+
+The protocol (split, standardisation, early stopping, seeds, interval, flags) is :mod:`micore.finite_sample`;
+this floor resolves names (``"smile:5"``, ``"cpc"``, ``"gm-flow"``, ``"pkg.mod:factory"``), compares several
+estimators on the same data, and with a known encoder adds the sandwich's bounds (Poole et al. 2019, Sec. 2.5).
+
+>>> from micore.tasks import make_task
+>>> task = make_task("multinormal-dense-2-2-0.5")
+>>> x, y = task.sample(5000, seed=0)
+>>> res = estimate_mi(x, y, "smile:5", critic="separable", progress=False)   # doctest: +SKIP
+>>> print(res)                                                                 # doctest: +SKIP
+smile:5: 0.273 nats [0.229, 0.317] (95% over 3 seed(s); estimate; n=5000; ...)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from micore import Estimate
+from micore.finite_sample import DEFAULT_SEEDS, MIResult, prepare_data
+from micore.finite_sample import estimate_mi as micore_estimate_mi
+from micore.heldout import HeldoutConfig
+
+from .registry import canonical_name, family, make_factory
+
+__all__ = ["estimate_mi", "Comparison", "Failure"]
+
+
+@dataclass
+class Failure:
+    """An estimator that raised instead of giving a value: its name and the error."""
+
+    name: str
+    error: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "error": self.error}
+
+
+@dataclass
+class Comparison:
+    """Several estimators on the same data: their :class:`~micore.finite_sample.MIResult` rows, the failures,
+    and with a known encoder the sandwich (``lower`` <= I <= ``upper`` in expectation, no training)."""
+
+    results: list[MIResult]
+    failures: list[Failure] = field(default_factory=list)
+    lower: Estimate | None = None
+    upper: Estimate | None = None
+    n: int = 0
+    dropped: int = 0
+    seconds: float = 0.0
+
+    def __getitem__(self, name: str) -> MIResult:
+        for r in self.results:
+            if r.name == name:
+                return r
+        raise KeyError(f"{name!r}: the comparison has {[r.name for r in self.results]}")
+
+    def table(self) -> str:
+        """A Markdown table: estimator, value, interval, kind, steps per seed, time, flags."""
+        lines = [
+            "| estimator | MI (nats) | 95% interval | kind | steps per seed | time (s) | flags |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in self.results:
+            pct = round(100 * r.confidence)
+            interval = f"[{r.low:.3f}, {r.high:.3f}]" + ("" if pct == 95 else f" ({pct}%)")
+            flags = ", ".join(f.name for f in r.flags) or "-"
+            steps = "/".join(str(s) for s in r.steps)
+            lines.append(f"| {r.name} | {r.value:.3f} | {interval} | {r.kind} | {steps} | {r.seconds:.0f} | {flags} |")
+        for bound in (self.lower, self.upper):
+            if bound is not None:
+                err = "" if math.isnan(bound.stderr) else f" ± {bound.stderr:.3f}"
+                lines.append(f"| known encoder: {bound.kind} | {bound.value:.3f}{err} | | {bound.kind} | 0 | | - |")
+        for f in self.failures:
+            lines.append(f"| {f.name} | failed | | | | | {f.error} |")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {
+            "n": self.n,
+            "dropped_rows": self.dropped,
+            "seconds": self.seconds,
+            "results": [r.to_dict() for r in self.results],
+            "failures": [f.to_dict() for f in self.failures],
+            "lower": self.lower.to_dict() if self.lower else None,
+            "upper": self.upper.to_dict() if self.upper else None,
+        }
+
+    def __str__(self) -> str:
+        notes = [f"{r.name} ! {f}" for r in self.results for f in r.flags]
+        return "\n".join([self.table(), *notes])
+
+
+def _domain(x, y) -> str:
+    return "vectors" if x.dim() == 2 and y.dim() == 2 else "images"
+
+
+def _drop_nonfinite(x, y):
+    import torch
+
+    keep = torch.isfinite(x.flatten(1)).all(1) & torch.isfinite(y.flatten(1)).all(1)
+    return x[keep], y[keep], int((~keep).sum())
+
+
+def _sandwich(encoder, x, seed: int):
+    from genmi import sandwich
+
+    return sandwich(encoder, x, batch_size=128, seed=seed)
+
+
+def estimate_mi(
+    x,
+    y,
+    method: str | Sequence[str] | object = "smile:5",
+    *,
+    seeds: int | Sequence[int] = DEFAULT_SEEDS,
+    critic=None,
+    encoder=None,
+    upper: float | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    max_steps: int = HeldoutConfig.max_steps,
+    patience: int = HeldoutConfig.patience,
+    eval_every: int = HeldoutConfig.eval_every,
+    valid_fraction: float = HeldoutConfig.valid_fraction,
+    test_fraction: float = HeldoutConfig.test_fraction,
+    standardize: bool = True,
+    drop_nonfinite: bool = False,
+    confidence: float = 0.95,
+    device=None,
+    progress: bool = True,
+) -> MIResult | Comparison:
+    """The MI of ``x`` and ``y`` with one estimator (an :class:`~micore.finite_sample.MIResult`) or several
+    (a :class:`Comparison`), each by the finite-sample protocol of :mod:`micore.heldout`.
+
+    Args:
+        x: ``[n, *x_shape]`` tensor or NumPy array (1-d: ``[n]`` becomes ``[n, 1]``); y: ``[n, *y_shape]``.
+        method: a registered name (``"smile:5"``, ``"mine"``, ``"cpc"``, ``"gm-flow"``, ...; see
+            ``selfconsistency --help``), ``"pkg.mod:factory"``, a factory ``(x_shape, y_shape) ->
+            MIEstimator``, an :class:`~micore.MIEstimator`, or a list of these (a :class:`Comparison`).
+        seeds: how many seeds, or which (each: its own split, initialisation and batch order).
+        critic: for discriminative names, ``"joint"`` (default on vectors), ``"separable"``, ``"conv"``
+            (default on images) or an ``nn.Module``.
+        encoder: a known encoder ``x -> Distribution of y``: adds the sandwich's tractable-InfoNCE lower and
+            leave-one-out upper bounds (Poole et al. Eqs. 12-13, from ``y`` drawn from the encoder; no training)
+            and checks every lower bound against the upper one.
+        upper: a known upper bound on the MI in nats (the ``above_upper`` flag).
+        batch_size, lr: default the estimator's paper settings.
+        max_steps, patience, eval_every, valid_fraction, test_fraction, standardize: the protocol
+            (:class:`~micore.heldout.HeldoutConfig`).
+        drop_nonfinite: drop rows with NaN/inf in ``x`` or ``y`` (counted in the result) instead of refusing them.
+        confidence: of the interval over seeds.
+        device: default CUDA when available, else CPU.
+    """
+    import torch
+
+    if not isinstance(drop_nonfinite, bool):
+        raise ValueError(f"drop_nonfinite must be True or False, got {drop_nonfinite!r}")
+    dropped = 0
+    if drop_nonfinite:
+        xt, yt = (v if isinstance(v, torch.Tensor) else torch.as_tensor(v) for v in (x, y))
+        if xt.shape[:1] != yt.shape[:1]:
+            raise ValueError(f"x and y must hold the same number of rows, got {xt.shape[0]} and {yt.shape[0]}")
+        x, y, dropped = _drop_nonfinite(xt.float() if xt.is_floating_point() else xt, yt)
+    x, y = prepare_data(x, y)
+    config = HeldoutConfig(
+        valid_fraction=valid_fraction,
+        test_fraction=test_fraction,
+        max_steps=max_steps,
+        eval_every=eval_every,
+        patience=patience,
+        batch_size=batch_size,
+        lr=lr,
+        standardize=standardize,
+    )
+    several = isinstance(method, (list, tuple))
+    methods = list(method) if several else [method]
+    if not methods:
+        raise ValueError("method: give at least one estimator")
+    domain = _domain(x, y)
+    factories = []
+    for m in methods:  # resolve every name first: a typo in the last name fails before hours of training
+        if isinstance(m, str):
+            # the critic goes to the discriminative names of a list; the others take none
+            own = critic if family(m) == "discriminative" or not several else None
+            factories.append((canonical_name(m), make_factory(m, critic=own, domain=domain)))
+        elif callable(m):
+            factories.append((getattr(m, "__name__", type(m).__name__), m))
+        else:
+            raise ValueError(f"method: {m!r} is neither a name, a factory nor an MIEstimator")
+    start = time.perf_counter()
+    lower = upper_est = None
+    if encoder is not None:
+        lower, upper_est = _sandwich(encoder, x, seed=0)
+        upper = upper_est.value if upper is None else min(upper, upper_est.value)
+    results, failures = [], []
+    for name, factory in factories:
+        try:
+            res = micore_estimate_mi(
+                x,
+                y,
+                factory,
+                seeds=seeds,
+                config=config,
+                confidence=confidence,
+                upper=upper,
+                name=name,
+                device=device,
+                progress=progress,
+            )
+        except ValueError:
+            raise  # bad arguments: the caller's to fix, not an estimator failing
+        except Exception as err:  # noqa: BLE001 - one estimator failing must not lose the others' results
+            if not several:
+                raise
+            failures.append(Failure(name, f"{type(err).__name__}: {err}"))
+            continue
+        results.append(res)
+    if not several:
+        res = results[0]
+        res.config["dropped_rows"] = dropped
+        return res
+    return Comparison(
+        results, failures, lower, upper_est, n=x.shape[0], dropped=dropped, seconds=time.perf_counter() - start
+    )
