@@ -92,6 +92,13 @@ class CriticEstimator(MIEstimator):
         value = -loss.detach() if self.objective_is_negated_bound else self._bound(log_r.detach())
         return loss, value
 
+    def _ensemble_step(self):
+        """For :func:`micore.ensemble.train_ensemble`, on its private copy: the joint and separable critics
+        of K members as batched matrix products (:mod:`discmi.batched`); ``None`` (vmap) for other critics."""
+        from .batched import batched_step
+
+        return batched_step(self)
+
 
 class Baseline(nn.Module):
     """A learned log-baseline :math:`\\log a(y)`: an MLP on the flattened ``y`` (one hidden layer of 256)."""

@@ -134,10 +134,11 @@ class MINE(CriticEstimator):
         log_z = bounds.log_mean_exp_offdiag(log_r)
         with torch.no_grad():
             prev, cur = self.log_partition_ema, log_z.detach().to(self.log_partition_ema.dtype)
-            if torch.isnan(prev) or self.ema_rate == 1.0:  # first batch: start the average there
+            if self.ema_rate == 1.0:
                 new = cur
-            else:
-                new = torch.logaddexp(prev + math.log1p(-self.ema_rate), cur + math.log(self.ema_rate))
+            else:  # the first batch (EMA still NaN) starts the average; torch.where: no host sync, vmap-able
+                avg = torch.logaddexp(prev + math.log1p(-self.ema_rate), cur + math.log(self.ema_rate))
+                new = torch.where(torch.isnan(prev), cur, avg)
             self.log_partition_ema.copy_(new)
         corrected = torch.exp(log_z - new)  # gradient: E_B[e^T grad T] / EMA
         return -joint + log_z.detach() + (corrected - corrected.detach())
