@@ -26,6 +26,9 @@ from .known_encoder import (
     leave_one_out_terms,
 )
 
+# seeds the draws of y ~ p(y|x) apart from the data's own seed (see _batches)
+_DRAW_SEED_OFFSET = 7_919_000_003
+
 __all__ = ["sandwich", "total_correlation_bound", "LeaveOneOut", "TractableInfoNCE"]
 
 
@@ -43,7 +46,9 @@ def _batches(encoder, x, batch_size: int, seed: int | None, stats: Callable[[obj
     rows = []
     with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else [], enabled=seed is not None):
         if seed is not None:
-            torch.manual_seed(seed)
+            # offset: data drawn with torch.manual_seed(seed) or a task's sample_x(n, seed) use the same random
+            # stream, and drawing y's noise from it too made y a copy of x (the lower bound at log K)
+            torch.manual_seed(seed + _DRAW_SEED_OFFSET)
         with torch.no_grad():
             for b in range(count):
                 dist = encode(encoder, x[b * bs : (b + 1) * bs])

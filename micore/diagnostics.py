@@ -88,16 +88,20 @@ def _slope_t(values: list[float]) -> float:
 def still_rising(fits: Sequence[SeedFit], patience: int) -> Flag | None:
     """A seed that reached ``max_steps`` with its held-out curve still climbing.
 
-    Climbing: over its last ``patience + 1`` evaluations (the window early stopping looks at) the held-out
-    value (minus the loss, when the loss is monitored) has a least-squares slope :data:`RISE_SIGMAS` standard
-    errors above zero. A flat, noisy curve at the cap does not fire.
+    Climbing: over its last ``patience + 1`` evaluations (the window early stopping looks at; at most the
+    later half of the curve) the held-out value (minus the loss, when the loss is monitored) has a
+    least-squares slope :data:`RISE_SIGMAS` standard errors above zero. A flat, noisy curve at the cap does
+    not fire.
     """
     rising = []
     for f in fits:
         if f.stopped != "max_steps":
             continue
         sign = -1.0 if f.monitor == "loss" else 1.0
-        tail = _finite(sign * v for _, v in f.curve[-(patience + 1) :])
+        # the window early stopping looks at, but at most the later half of the curve: the climb out of the
+        # initialisation is not "still rising"
+        window = min(patience + 1, max(3, len(f.curve) // 2))
+        tail = _finite(sign * v for _, v in f.curve[-window:])
         if _slope_t(tail) > RISE_SIGMAS:
             rising.append(f.seed)
     if not rising:

@@ -103,26 +103,50 @@ def t_interval(values: Sequence[float], stderr: float, confidence: float) -> tup
     return mean - half, mean + half
 
 
-def prepare_data(x, y) -> tuple[torch.Tensor, torch.Tensor]:
-    """``x, y`` (tensors or NumPy arrays, ``[n, ...]``; 1-d becomes ``[n, 1]``) as float tensors, checked:
-    same rows, finite, real; a ``ValueError`` naming the argument otherwise."""
-    out = []
-    for v, name in ((x, "x"), (y, "y")):
-        if not isinstance(v, torch.Tensor):
-            try:
-                v = torch.as_tensor(v)
-            except (TypeError, ValueError, RuntimeError) as err:
+def _as_tensor(v, name: str) -> torch.Tensor:
+    if not isinstance(v, torch.Tensor):
+        try:
+            v = torch.as_tensor(v)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"{name} must be a tensor or a numeric array, got {type(v).__name__} ({err})") from None
+    if v.dim() == 0:
+        raise ValueError(f"{name} must have a leading sample dimension [n, ...], got a scalar")
+    if v.is_complex():
+        raise ValueError(f"{name} must be real-valued, got dtype {v.dtype}")
+    if v.shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 rows)")
+    v = v.unsqueeze(-1) if v.dim() == 1 else v
+    return v.float() if v.dtype != torch.float32 else v
+
+
+def prepare_data(x, y, *, drop_nonfinite: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(x, y, rows dropped)``: ``x, y`` (tensors or NumPy arrays ``[n, ...]``; 1-d becomes ``[n, 1]``) as
+    float32 tensors, checked. A ``ValueError`` naming the argument for: different numbers of rows, complex or
+    non-numeric values, an empty array, and NaN/inf (counted, with the first row; ``drop_nonfinite=True``
+    drops those rows instead and counts them)."""
+    if not isinstance(drop_nonfinite, bool):
+        raise ValueError(f"drop_nonfinite must be True or False, got {drop_nonfinite!r}")
+    x, y = _as_tensor(x, "x"), _as_tensor(y, "y")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y must hold the same number of rows, got {x.shape[0]} (x) and {y.shape[0]} (y)")
+    ok_x, ok_y = torch.isfinite(x.flatten(1)).all(1), torch.isfinite(y.flatten(1)).all(1)
+    dropped = int((~(ok_x & ok_y)).sum())
+    if dropped and drop_nonfinite:
+        keep = ok_x & ok_y
+        x, y = x[keep], y[keep]
+        if x.shape[0] == 0:
+            raise ValueError("x, y: every row holds a NaN or inf value; nothing is left after drop_nonfinite")
+    elif dropped:
+        for v, ok, name in ((x, ok_x, "x"), (y, ok_y, "y")):
+            if not bool(ok.all()):
+                count = int((~torch.isfinite(v)).sum())
+                first = int((~ok).nonzero()[0, 0])
                 raise ValueError(
-                    f"{name} must be a tensor or a numeric array, got {type(v).__name__} ({err})"
-                ) from None
-        if v.dim() == 1:
-            v = v.unsqueeze(-1)
-        if v.dim() == 0:
-            raise ValueError(f"{name} must have a leading sample dimension [n, ...], got a scalar")
-        if v.dtype == torch.float64:
-            v = v.float()
-        out.append(v)
-    return check_pair(out[0], out[1], None, None, None)
+                    f"{name} holds {count} NaN/inf value(s) in {int((~ok).sum())} of {v.shape[0]} rows (the first: "
+                    f"row {first}); remove them or pass drop_nonfinite=True (--drop-nonfinite) to drop those rows"
+                )
+    x, y = check_pair(x, y, None, None, None)
+    return x, y, dropped if drop_nonfinite else 0
 
 
 def _seed_estimator(estimator, x_shape, y_shape, seed: int) -> MIEstimator:
@@ -179,7 +203,7 @@ def estimate_mi(
     >>> res.low < task.mi < res.high  # doctest: +SKIP
     True
     """
-    x, y = prepare_data(x, y)
+    x, y, _ = prepare_data(x, y)
     cfg = config or HeldoutConfig()
     if not isinstance(cfg, HeldoutConfig):
         raise ValueError(f"config must be a micore.heldout.HeldoutConfig, got {type(cfg).__name__}")

@@ -225,7 +225,11 @@ def fit_heldout(
     bs = cfg.batch_size or estimator.default_batch_size
     for part, idx in (("train", itr), ("valid", iva), ("test", ite)):
         if idx.numel() < bs * (2 if part == "train" else 1):
-            need = math.ceil(2 * bs / (1 - cfg.valid_fraction - cfg.test_fraction))
+            train_fraction = 1 - cfg.valid_fraction - cfg.test_fraction
+            need = max(
+                math.ceil(2 * bs / train_fraction),
+                *(math.ceil(bs / f) for f in (cfg.valid_fraction, cfg.test_fraction)),
+            )
             raise ValueError(
                 f"x: {n} rows leave {idx.numel()} for the {part} part, fewer than "
                 f"{'two batches' if part == 'train' else 'one batch'} of {bs}; give at least ~{need} rows or a "

@@ -7,10 +7,15 @@
   (resuming, progress, failures) with in-process, local-process and Ray executors;
   :mod:`selfconsistency.storage` — atomic result files; :mod:`selfconsistency.cli` — the command.
 
+* :mod:`selfconsistency.estimate` — :func:`estimate_mi`, the MI of your own arrays (held out, early-stopped,
+  several seeds, an interval and warnings), ``selfconsistency estimate``; :mod:`selfconsistency.userdata` reads
+  ``.npz``/``.npy``/``.csv``/``.pt`` files.
+
 ``run(factory_or_name, dataset="digits", settings=(...))`` runs the self-consistency tests of
 Song & Ermon (2020, Sec. 6.2, App. B.2) and returns a :class:`Report` (verdict table, JSON, figures).
 """
 
+from .estimate import Comparison, estimate_mi
 from .images import (
     PROTOCOLS,
     SETTINGS,
@@ -25,6 +30,7 @@ from .images import (
 )
 from .images import channel as _channel  # noqa: F401  (registers the image channel tasks with make_task)
 from .registry import make_factory
+from .userdata import LoadedPair, check_not_constant, check_pair_data, load_pair
 
 __all__ = [
     "run",
@@ -38,4 +44,10 @@ __all__ = [
     "ImageSplit",
     "DatasetMissing",
     "make_factory",
+    "estimate_mi",
+    "Comparison",
+    "load_pair",
+    "LoadedPair",
+    "check_pair_data",
+    "check_not_constant",
 ]

@@ -2,7 +2,8 @@
 
 bench: the ground-truth benchmark (Song & Ermon's Table 2 and Figure 1) on the Gaussian and Cubic
 staircase with known MI. check: the self-consistency tests on images (their Figures 4-6 and Table 3).
-Both resume: finished runs in --out are skipped.
+Both resume: finished runs in --out are skipped. estimate: the MI between two arrays of your own file,
+held out, early-stopped, over seeds, with an interval and warnings.
 
 Exit status: 0 done; 1 some runs failed, or an output file could not be written (what finished is
 still tabulated and printed); 2 bad arguments, or an output directory that cannot be used (nothing
@@ -20,6 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from . import groundtruth as bench
+from .estimate_cli import add_estimate
 from .executors import RAY_INSTALL, make_executor
 from .images.data import DATASETS
 from .images.judge import check_cell
@@ -453,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_bench(sub)
     _add_check(sub)
+    add_estimate(sub, count=_count, size=_size, positive=_positive, device=_device, device_help=_DEVICE_HELP)
     return parser
 
 

@@ -99,13 +99,6 @@ def _domain(x, y) -> str:
     return "vectors" if x.dim() == 2 and y.dim() == 2 else "images"
 
 
-def _drop_nonfinite(x, y):
-    import torch
-
-    keep = torch.isfinite(x.flatten(1)).all(1) & torch.isfinite(y.flatten(1)).all(1)
-    return x[keep], y[keep], int((~keep).sum())
-
-
 def _sandwich(encoder, x, seed: int):
     from genmi import sandwich
 
@@ -156,17 +149,7 @@ def estimate_mi(
         confidence: of the interval over seeds.
         device: default CUDA when available, else CPU.
     """
-    import torch
-
-    if not isinstance(drop_nonfinite, bool):
-        raise ValueError(f"drop_nonfinite must be True or False, got {drop_nonfinite!r}")
-    dropped = 0
-    if drop_nonfinite:
-        xt, yt = (v if isinstance(v, torch.Tensor) else torch.as_tensor(v) for v in (x, y))
-        if xt.shape[:1] != yt.shape[:1]:
-            raise ValueError(f"x and y must hold the same number of rows, got {xt.shape[0]} and {yt.shape[0]}")
-        x, y, dropped = _drop_nonfinite(xt.float() if xt.is_floating_point() else xt, yt)
-    x, y = prepare_data(x, y)
+    x, y, dropped = prepare_data(x, y, drop_nonfinite=drop_nonfinite)
     config = HeldoutConfig(
         valid_fraction=valid_fraction,
         test_fraction=test_fraction,
