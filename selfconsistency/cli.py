@@ -162,10 +162,30 @@ def _add_bench(sub) -> None:
         "(default: cpc nwj smile:5 with --quick, else cpc nwj smile:1 smile:5 smile:inf)",
     )
     p.add_argument(
+        "--protocol",
+        choices=("staircase", "finite"),
+        default="staircase",
+        help="staircase: the seed's infinite-data staircase (Table 2); finite: N samples of each --task, held-out "
+        "split, early stopping, a table, a CSV and a heatmap of log2(estimate / true MI) (default: staircase)",
+    )
+    p.add_argument(
         "--task",
-        choices=("gaussian", "cubic", "both"),
-        default="gaussian",
-        help="the 20-d Gaussian, its Cubic variant, or both (default: gaussian)",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="staircase: gaussian, cubic or both (default: gaussian). finite: task names of micore.tasks "
+        "(bmi names such as multinormal-dense-5-5-0.5, half_cube-..., digits-channel-4bits, or module:Task)",
+    )
+    p.add_argument(
+        "--suite",
+        default=None,
+        metavar="NAME",
+        help="finite: every task of a suite (beyond-normal, mixtures, high-mi, classic, image-channel)",
+    )
+    p.add_argument("--n", type=_size, default=5000, help="finite: samples per run (default: 5000)")
+    p.add_argument("--max-steps", type=_count, default=10_000, help="finite: step cap per run (default: 10000)")
+    p.add_argument(
+        "--patience", type=_count, default=10, help="finite: held-out evaluations (every 100 steps) without gain"
     )
     p.add_argument(
         "--critic",
@@ -191,8 +211,14 @@ def _add_bench(sub) -> None:
         metavar="N",
         help=f"training steps per MI level (default: 4000; with --quick {q})",
     )
-    p.add_argument("--batch-size", type=_size, default=64, metavar="N", help="batch size, >= 2 (default: 64)")
-    p.add_argument("--lr", type=_positive, default=5e-4, help="Adam learning rate (default: 5e-4)")
+    p.add_argument(
+        "--batch-size",
+        type=_size,
+        default=None,
+        metavar="N",
+        help="batch size, >= 2 (default: 64; finite: each estimator's paper setting)",
+    )
+    p.add_argument("--lr", type=_positive, default=None, help="Adam learning rate (default: 5e-4; finite: the paper's)")
     p.add_argument("--device", type=_device, default=None, help=_DEVICE_HELP)
     p.add_argument("--out", default="out/bench", help="output directory (default: out/bench)")
     p.add_argument(
@@ -219,7 +245,61 @@ def _report_bench(args, failed: RunsFailed | None) -> int:
     return 0 if failed is None else _failed(failed)
 
 
+def _finite_tasks(args) -> list[str]:
+    from micore.tasks import task_names
+
+    tasks = list(args.task or [])
+    if args.suite is not None:
+        tasks += task_names(args.suite)
+    if not tasks:
+        raise ValueError("--protocol finite needs --task NAME ... or --suite NAME (e.g. --suite beyond-normal)")
+    return tasks
+
+
+def _run_finite(args) -> int:
+    if not args.report_only:
+        names = args.estimators or list(bench.finite.DEFAULT_ESTIMATORS)
+        cfg = bench.finite.FiniteConfig(
+            n=args.n,
+            critic=args.critic,
+            max_steps=args.max_steps,
+            patience=args.patience,
+            batch_size=args.batch_size,
+            lr=args.lr,
+        )
+        runs = bench.finite.finite_runs(_finite_tasks(args), names, cfg, range(args.seeds), args.device)
+        check_writable(args.out, create=False)
+        failed = None
+        try:
+            bench.execute(runs, args.out, _executor(args), progress=not args.no_progress, log=_log, desc="bench")
+        except RunsFailed as err:
+            failed = err
+    else:
+        failed = None
+    try:
+        bench.finite_report(args.out, log=print)
+    except NotWritten as err:
+        return _not_written(err, args.out, failed)
+    except ValueError:
+        if failed is None:
+            raise
+    return 0 if failed is None else _failed(failed)
+
+
 def _run_bench(args) -> int:
+    if args.protocol == "finite":
+        return _run_finite(args)
+    if args.suite is not None:
+        raise ValueError("--suite needs --protocol finite (the staircase runs the Gaussian and Cubic tasks)")
+    task = (args.task or ["gaussian"])[0]
+    if len(args.task or []) > 1 or task not in ("gaussian", "cubic", "both"):
+        raise ValueError(
+            f"--task for the staircase is one of gaussian, cubic, both, got {' '.join(args.task)}; other tasks run "
+            "with --protocol finite"
+        )
+    args.task = task
+    args.batch_size = 64 if args.batch_size is None else args.batch_size
+    args.lr = 5e-4 if args.lr is None else args.lr
     if args.report_only:
         return _report_bench(args, None)
     names = args.estimators or (
