@@ -1,23 +1,44 @@
-"""Training-step speed of the library against a bare PyTorch loop and the machine's matmul rate.
+"""Training-step speed: the library against a bare PyTorch loop, the seed's reference step, the
+machine's matmul rate, and K-run ensembles (issue 10), every figure a ratio measured side by side.
 
-For the joint and the separable critic (the seed's sizes: 20-d Gaussian, MLP 256-256, batch 64,
-NWJ objective, Adam lr 5e-4) it times, in alternating rounds so that a noisy machine hurts both
-sides alike:
+For the joint and the separable critic (the seed's sizes: 20-d Gaussian, MLP 256-256, separable
+embedding 32, batch 64, Adam lr 5e-4) it times, in alternating rounds so that a noisy machine hurts
+every side alike:
 
 * ``library``: ``NWJ(...).fit(CorrelatedGaussian(20, 2.0), steps=...)``, the full training loop
-  (sampling, loss, backward, Adam, per-step records, NaN checks);
+  (sampling, loss, backward, Adam, per-step records, divergence checks);
 * ``bare``: the same math written by hand in plain PyTorch (same sampling, same split first layer
   for the joint critic, same Adam), no library code at all;
+* ``reference``: the seed's own step (Song & Ermon's ``smile-mi-estimator``, CUDA-only, so
+  reimplemented here from the paper's formulas at the same sizes): ``ConcatCritic`` tiles all
+  ``n^2`` pairs ``[x_i; y_j]`` through the whole MLP, ``SeparableCritic`` is ``g(x) h(y)^T``, the
+  loss is ``smile_lower_bound`` (the JS objective, with the clipped DV value added without gradient,
+  tau = 5), the estimate is read to the host every step (``.item()``), as the seed's loop does;
+  beside it the library's ``SMILE(tau=5).fit`` (``smile_library``);
+* ``ensembles``: ``micore.ensemble.train_ensemble`` of K NWJ runs (K = 1, 8, 32, 128; different
+  seeds), steps/s and run-steps/s, against K one-by-one runs. One-by-one time is extrapolated: the
+  per-step time of ``library`` (one run, measured above) times K, since K runs one after another
+  take K times one run's time. Memory: the ensemble's peak (CUDA: ``max_memory_allocated``; CPU:
+  K times the per-member estimate of ``micore.ensemble_stack.member_memory``);
 * ``gm-flow``: one ``FlowMI`` step (three RealNVP flows, the seed's sizes) beside the joint critic's;
-* ``matmul``: a dense ``[4096, 256] @ [256, 256]`` product, the shape of the joint critic's
-  dominant layer, which gives the machine's attainable FLOP/s for this work.
+* ``matmul``: a dense ``[4096, 256] @ [256, 256]`` product (the joint critic's dominant layer), the
+  machine's attainable FLOP/s for this work.
 
-The joint critic's FLOPs per step are counted as 3x the forward matmuls (forward, and the two
-backward products), ignoring element-wise work; "of matmul" is the step's FLOP/s over the
-measured matmul FLOP/s. Last, ``scores`` on n = 4096 with the joint critic is run in a fresh
-process and its peak memory reported (CPU: peak RSS growth; CUDA: ``max_memory_allocated``).
+FLOPs per step are 3x the forward matmuls (forward, and the two backward products; element-wise
+work ignored): joint ``2 (2 n d h + n^2 h^2 + n^2 h)``, separable ``2 * 2 n (d h + h^2 + h e)`` with
+``n = 64, d = 20, h = 256, e = 32``. "of matmul" is a step's FLOP/s over the measured matmul FLOP/s,
+and an ensemble's best possible gain over one-by-one runs is about that of matmul over one run's
+FLOP/s: the FLOPs do not shrink, batching only removes the time spent elsewhere. Last, ``scores``
+on n = 4096 with the joint critic runs in a fresh process and reports its peak memory (CPU: peak RSS
+growth; CUDA: ``max_memory_allocated``). ``--profile`` prints torch.profiler's table of the
+library's joint step.
 
-    python benchmarks/training_speed.py                 # CPU, threads as torch sets them
+Issue 10's targets (printed with the results): separable K = 32 ensemble >= 15x the run-steps/s of
+one-by-one runs; the joint critic's one-run step >= 70% of matmul FLOP/s; the library's step <= 0.9x
+the reference step's time, both critics.
+
+    python benchmarks/training_speed.py --quick                   # about 1.5 minutes on 2 idle cores
+    python benchmarks/training_speed.py --json benchmarks/results/training_speed_cpu.json
     python benchmarks/training_speed.py --device cuda --steps 500
 """
 
@@ -26,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import platform
 import statistics
 import subprocess
 import sys
@@ -34,10 +56,13 @@ import time
 import torch
 from torch import nn
 
-from discmi import NWJ
+import micore
+from discmi import NWJ, SMILE
+from micore.ensemble import train_ensemble
 from micore.tasks import CorrelatedGaussian
 
-DIM, MI, BATCH, HIDDEN, EMBED, LR = 20, 2.0, 64, 256, 32, 5e-4
+DIM, MI, BATCH, HIDDEN, EMBED, LR, TAU = 20, 2.0, 64, 256, 32, 5e-4, 5.0
+ENSEMBLE_SIZES = (1, 8, 32, 128)
 
 
 def _sync(device):
@@ -45,9 +70,9 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def library_run(critic: str, steps: int, device) -> float:
+def library_run(critic: str, steps: int, device, estimator=NWJ) -> float:
     torch.manual_seed(0)
-    est = NWJ(DIM, DIM, critic=critic)
+    est = estimator(DIM, DIM, critic=critic)
     task = CorrelatedGaussian(DIM, MI)
     _sync(device)
     t = time.perf_counter()
@@ -69,10 +94,14 @@ def flow_run(steps: int, device) -> float:
     return (time.perf_counter() - t) / steps
 
 
+def _rho() -> float:
+    return math.sqrt(1 - math.exp(-2 * MI / DIM))
+
+
 def bare_run(critic: str, steps: int, device) -> float:
     """The same training written directly in PyTorch: nothing from micore or discmi."""
     torch.manual_seed(0)
-    rho = math.sqrt(1 - math.exp(-2 * MI / DIM))
+    rho = _rho()
     if critic == "joint":
         first = nn.Linear(2 * DIM, HIDDEN)
         rest = nn.Sequential(nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 1))
@@ -114,6 +143,83 @@ def bare_run(critic: str, steps: int, device) -> float:
     return (time.perf_counter() - t) / steps
 
 
+# ---------------------------------------------------------------- the seed's reference step
+def _ref_mlp(dim: int, out: int) -> nn.Sequential:
+    """Two hidden layers of 256 with ReLU, the paper's stated sizes (App. B.1) and the library's."""
+    layers = [nn.Linear(dim, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(HIDDEN, out))
+
+
+class RefConcatCritic(nn.Module):
+    """The seed's ``ConcatCritic``: every pair ``[x_i; y_j]`` tiled and passed through the MLP."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = _ref_mlp(2 * DIM, 1)
+
+    def forward(self, x, y):
+        n = x.shape[0]
+        x_tiled = torch.stack([x] * n, dim=0)  # [n, n, d]: x_tiled[j, i] = x_i
+        y_tiled = torch.stack([y] * n, dim=1)  # y_tiled[j, i] = y_j
+        pairs = torch.cat((x_tiled, y_tiled), dim=2).view(n * n, -1)
+        return self.net(pairs).view(n, n).t()  # [i, j] = T(x_i, y_j)
+
+
+class RefSeparableCritic(nn.Module):
+    """The seed's ``SeparableCritic``: ``g(x) h(y)^T``."""
+
+    def __init__(self):
+        super().__init__()
+        self.g, self.h = _ref_mlp(DIM, EMBED), _ref_mlp(DIM, EMBED)
+
+    def forward(self, x, y):
+        return self.g(x) @ self.h(y).t()
+
+
+def _ref_logmeanexp_nodiag(f):
+    n = f.shape[0]
+    logsumexp = torch.logsumexp(f - torch.diag(math.inf * torch.ones(n, device=f.device)), dim=(0, 1))
+    return logsumexp - math.log(n * (n - 1.0))
+
+
+def _ref_js_fgan_lower_bound(f):
+    n = f.shape[0]
+    first = -nn.functional.softplus(-f.diag()).mean()
+    second = (torch.sum(nn.functional.softplus(f)) - torch.sum(nn.functional.softplus(f.diag()))) / (n * (n - 1.0))
+    return first - second
+
+
+def ref_smile_lower_bound(f, clip: float = TAU):
+    """The seed's ``smile_lower_bound``: JS for the gradient, the clipped DV value added without one."""
+    dv = f.diag().mean() - _ref_logmeanexp_nodiag(torch.clamp(f, -clip, clip))
+    js = _ref_js_fgan_lower_bound(f)
+    with torch.no_grad():
+        dv_js = dv - js
+    return js + dv_js
+
+
+def reference_run(critic: str, steps: int, device) -> float:
+    """The seed's training step: sample, critic, ``smile_lower_bound``, Adam, the estimate to the host."""
+    torch.manual_seed(0)
+    model = (RefConcatCritic() if critic == "joint" else RefSeparableCritic()).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    rho = _rho()
+    estimates = []
+    _sync(device)
+    t = time.perf_counter()
+    for _ in range(steps):
+        x, eps = torch.chunk(torch.randn(BATCH, 2 * DIM, device=device), 2, dim=1)
+        y = rho * x + math.sqrt(1 - rho**2) * eps
+        mi = ref_smile_lower_bound(model(x, y))
+        opt.zero_grad()
+        (-mi).backward()
+        opt.step()
+        estimates.append(mi.detach().item())
+    _sync(device)
+    return (time.perf_counter() - t) / steps
+
+
+# ---------------------------------------------------------------- rates
 def matmul_flops(device, reps: int = 50) -> float:
     a = torch.randn(BATCH * BATCH, HIDDEN, device=device)
     b = torch.randn(HIDDEN, HIDDEN, device=device)
@@ -131,6 +237,65 @@ def joint_step_flops() -> float:
     pairs = BATCH * BATCH
     forward = 2 * (2 * BATCH * DIM * HIDDEN + pairs * HIDDEN * HIDDEN + pairs * HIDDEN)
     return 3 * forward
+
+
+def separable_step_flops() -> float:
+    forward = 2 * 2 * BATCH * (DIM * HIDDEN + HIDDEN * HIDDEN + HIDDEN * EMBED) + 2 * BATCH * BATCH * EMBED
+    return 3 * forward
+
+
+STEP_FLOPS = {"joint": joint_step_flops, "separable": separable_step_flops}
+
+
+def ensemble_run(critic: str, k: int, steps: int, device) -> dict:
+    """One ensemble of ``k`` NWJ runs (seeds 0..k-1): seconds per step, engine, chunks and peak memory."""
+    torch.manual_seed(0)
+    members = [NWJ(DIM, DIM, critic=critic) for _ in range(k)]
+    task = CorrelatedGaussian(DIM, MI)
+    common = dict(batch_size=BATCH, lr=LR, device=device, progress=False, max_members="auto")
+    train_ensemble(members, task, seeds=list(range(k)), steps=2, **common)  # warm-up: kernels, allocator
+    _sync(device)
+    t = time.perf_counter()
+    out = train_ensemble(members, task, seeds=list(range(k)), steps=steps, **common)
+    _sync(device)
+    seconds = (time.perf_counter() - t) / steps
+    return {
+        "seconds_per_step": seconds,
+        "engines": out.engines,
+        "chunks": out.chunks,
+        "peak_bytes": out.peak_bytes,
+        "peak_measured": out.peak_measured,
+    }
+
+
+def ensembles(critic: str, sizes, one_run_s: float, budget_s: float, matmul: float, device) -> list[dict]:
+    """Each K for about ``budget_s`` seconds (at least 2 steps), against K one-by-one runs."""
+    rows = []
+    for k in sizes:
+        steps = max(2, min(200, int(budget_s / (k * one_run_s))))
+        r = ensemble_run(critic, k, steps, device)
+        s = r["seconds_per_step"]
+        row = {
+            "K": k,
+            "steps_timed": steps,
+            "ensemble_ms_per_step": 1e3 * s,
+            "steps_per_s": 1 / s,
+            "run_steps_per_s": k / s,
+            "one_by_one_run_steps_per_s": 1 / one_run_s,
+            "speedup_vs_one_by_one": k * one_run_s / s,
+            "gflops": k * STEP_FLOPS[critic]() / s / 1e9,
+            "fraction_of_matmul": k * STEP_FLOPS[critic]() / s / matmul,
+            **{key: r[key] for key in ("engines", "chunks", "peak_bytes", "peak_measured")},
+        }
+        rows.append(row)
+        print(
+            f"  {critic:9s} K={k:3d}: {row['ensemble_ms_per_step']:8.2f} ms/step  {row['run_steps_per_s']:7.0f} "
+            f"run-steps/s  x{row['speedup_vs_one_by_one']:5.2f} vs one by one  "
+            f"{100 * row['fraction_of_matmul']:3.0f}% of matmul  peak {r['peak_bytes'] / 2**20:7.1f} MiB "
+            f"({'measured' if r['peak_measured'] else 'estimated'}) [{','.join(r['engines'])}]",
+            flush=True,
+        )
+    return rows
 
 
 def scores_memory(device: str, n: int) -> dict:
@@ -160,54 +325,111 @@ print(json.dumps({{"n": {n}, "shape": list(s.shape), "peak_bytes": peak, "finite
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def profile_joint(device, steps: int = 10) -> str:
+    """torch.profiler's table of the library's joint step (NWJ), by operator and input shape."""
+    from torch.profiler import profile
+
+    library_run("joint", 3, device)
+    with profile(record_shapes=True) as prof:
+        library_run("joint", steps, device)
+    return prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=15)
+
+
+def _timed_rounds(critic: str, rounds: int, steps: int, device) -> dict:
+    """Library, bare, reference and library-SMILE steps in alternating rounds; medians in ms."""
+    for f in (library_run, bare_run, reference_run):  # warm-up
+        f(critic, 5, device)
+    lib, bare, ref, smile, mm = [], [], [], [], []
+    for _ in range(rounds):
+        lib.append(library_run(critic, steps, device))
+        bare.append(bare_run(critic, steps, device))
+        ref.append(reference_run(critic, steps, device))
+        smile.append(library_run(critic, steps, device, estimator=SMILE))
+        mm.append(matmul_flops(device))
+    row = {
+        "library_ms": 1e3 * statistics.median(lib),
+        "bare_ms": 1e3 * statistics.median(bare),
+        "reference_ms": 1e3 * statistics.median(ref),
+        "smile_library_ms": 1e3 * statistics.median(smile),
+        "matmul_gflops": statistics.median(mm) / 1e9,
+    }
+    row["library_over_bare"] = row["library_ms"] / row["bare_ms"]
+    row["smile_library_over_reference"] = row["smile_library_ms"] / row["reference_ms"]
+    row["library_gflops"] = STEP_FLOPS[critic]() / (row["library_ms"] / 1e3) / 1e9
+    row["fraction_of_matmul"] = row["library_gflops"] / row["matmul_gflops"]
+    # an ensemble can at best run at the matmul rate: its gain over one-by-one runs is bounded by this
+    row["ensemble_gain_ceiling"] = 1 / row["fraction_of_matmul"]
+    return row
+
+
+def _targets(results: dict) -> dict:
+    sep32 = [r for r in results["separable"]["ensembles"] if r["K"] == 32]
+    out = {
+        "joint_fraction_of_matmul >= 0.70": results["joint"]["fraction_of_matmul"],
+        "joint smile_library_over_reference <= 0.90": results["joint"]["smile_library_over_reference"],
+        "separable smile_library_over_reference <= 0.90": results["separable"]["smile_library_over_reference"],
+    }
+    if sep32:
+        out["separable K=32 speedup_vs_one_by_one >= 15"] = sep32[0]["speedup_vs_one_by_one"]
+    return out
+
+
+def _met(name: str, value: float) -> bool:
+    bound = float(name.split()[-1])
+    return value >= bound if ">=" in name else value <= bound
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--steps", type=int, default=100, help="steps per timed round")
-    p.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians are reported")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
+    p.add_argument("--steps", type=int, default=100, help="steps per timed round (default 100)")
+    p.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians are reported (default 5)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU; default torch's)")
+    p.add_argument("--sizes", default=",".join(map(str, ENSEMBLE_SIZES)), help="ensemble sizes K (default 1,8,32,128)")
+    p.add_argument("--ensemble-seconds", type=float, default=10.0, help="time per ensemble size (default 10)")
     p.add_argument("--n-scores", type=int, default=4096)
+    p.add_argument(
+        "--quick", action="store_true", help="a short run: 20 steps, 2 rounds, K = 1, 8, 32, ~2 s per ensemble"
+    )
+    p.add_argument("--profile", action="store_true", help="print torch.profiler's table of the joint step")
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args()
+    if args.quick:
+        args.steps, args.rounds, args.ensemble_seconds = 20, 2, 2.0
+        args.sizes = ",".join(k for k in args.sizes.split(",") if int(k) <= 32)
     if args.threads:
         torch.set_num_threads(args.threads)
+    micore.set_threads(None)  # every side on torch's thread count, not the library's idle-core choice
     device = torch.device(args.device)
+    sizes = [int(k) for k in args.sizes.split(",")]
     results = {
         "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "steps_per_round": args.steps,
         "rounds": args.rounds,
+        "quick": args.quick,
     }
     print(f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
 
     for critic in ("joint", "separable"):
-        library_run(critic, 10, device), bare_run(critic, 10, device)  # warm-up
-        lib, bare, mm = [], [], []
-        for _ in range(args.rounds):
-            lib.append(library_run(critic, args.steps, device))
-            bare.append(bare_run(critic, args.steps, device))
-            if critic == "joint":
-                mm.append(matmul_flops(device))
-        row = {"library_ms": 1e3 * statistics.median(lib), "bare_ms": 1e3 * statistics.median(bare)}
-        row["library_over_bare"] = row["library_ms"] / row["bare_ms"]
-        line = (
-            f"{critic:9s} library {row['library_ms']:7.2f} ms/step  bare {row['bare_ms']:7.2f} ms/step  "
-            f"library/bare {row['library_over_bare']:.3f}"
+        row = _timed_rounds(critic, args.rounds, args.steps, device)
+        print(
+            f"{critic:9s} library {row['library_ms']:7.2f} ms/step  bare {row['bare_ms']:7.2f}  "
+            f"library/bare {row['library_over_bare']:.3f}  | SMILE library {row['smile_library_ms']:7.2f}  "
+            f"reference {row['reference_ms']:7.2f}  library/reference {row['smile_library_over_reference']:.3f}  "
+            f"| {row['library_gflops']:.1f} GFLOP/s = {100 * row['fraction_of_matmul']:.0f}% of matmul "
+            f"({row['matmul_gflops']:.1f} GFLOP/s; ensemble gain at most ~x{row['ensemble_gain_ceiling']:.1f})",
+            flush=True,
         )
-        if critic == "joint":
-            row["matmul_gflops"] = statistics.median(mm) / 1e9
-            row["library_gflops"] = joint_step_flops() / statistics.median(lib) / 1e9
-            row["fraction_of_matmul"] = row["library_gflops"] / row["matmul_gflops"]
-            line += (
-                f"  critic {row['library_gflops']:.1f} GFLOP/s = {100 * row['fraction_of_matmul']:.0f}% "
-                f"of matmul ({row['matmul_gflops']:.1f} GFLOP/s)"
-            )
+        row["ensembles"] = ensembles(
+            critic, sizes, row["library_ms"] / 1e3, args.ensemble_seconds, row["matmul_gflops"] * 1e9, device
+        )
         results[critic] = row
-        print(line, flush=True)
 
     # the generative side's step beside the joint critic's (genmi.FlowMI, same task and batch)
-    flow_run(10, device)
+    flow_run(5, device)
     flow, joint = [], []
     for _ in range(args.rounds):
         flow.append(flow_run(args.steps, device))
@@ -223,6 +445,12 @@ def main() -> None:
     mem = scores_memory(str(device), args.n_scores)
     results["scores_memory"] = mem
     print(f"scores n={mem['n']} joint critic: peak {mem['peak_bytes'] / 2**30:.2f} GiB (finite: {mem['finite']})")
+
+    results["targets"] = {name: {"value": v, "met": _met(name, v)} for name, v in _targets(results).items()}
+    for name, t in results["targets"].items():
+        print(f"target {name}: {t['value']:.3f} {'met' if t['met'] else 'NOT met'}")
+    if args.profile:
+        print(profile_joint(device))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -53,18 +53,24 @@ def supports(critic: nn.Module) -> bool:
 
 
 def _linear(h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """``h: [K, m, in]``, ``weight: [K, out, in]``, ``bias: [K, out]`` -> ``[K, m, out]``."""
+    """``h: [K, in, m]``, ``weight: [K, out, in]``, ``bias: [K, out]`` -> ``[K, out, m]`` (feature-major).
+
+    Activations are kept feature-major (``W h`` rather than ``h W^T``) so that the weight's gradient,
+    ``g h^T``, comes out in the weight's own ``[K, out, in]`` layout: with ``h W^T`` autograd returns
+    the gradient of ``W^T`` and copies it transposed into ``W.grad`` (8 MB a 256x256 layer at K = 32,
+    a fifth of the step's time on the CPU).
+    """
     if bias is None:
-        return torch.bmm(h, weight.transpose(1, 2))
-    return torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+        return torch.bmm(weight, h)
+    return torch.baddbmm(bias.unsqueeze(2), weight, h)
 
 
 def _mlp(seq: nn.Sequential, params: dict[str, Tensor], prefix: str, h: Tensor) -> Tensor:
     for i, layer in enumerate(seq):
         if type(layer) is nn.Linear:
             h = _linear(h, params[f"{prefix}{i}.weight"], params.get(f"{prefix}{i}.bias"))
-        else:
-            h = torch.relu(h)
+        else:  # in place: the product before it needs its inputs, not its output, for the backward pass
+            h = torch.relu_(h)
     return h
 
 
@@ -73,18 +79,19 @@ def stacked_pair_scores(critic: nn.Module, params: dict[str, Tensor], x: Tensor,
 
     ``params`` are the critic's parameters stacked ``[K, ...]``, keyed by their names in ``critic``.
     The same arithmetic as the critic's ``all_pairs`` (the joint critic's first layer on ``x`` and
-    ``y`` separately, then broadcast over pairs), member by member.
+    ``y`` separately, then broadcast over pairs), member by member, on feature-major activations.
     """
+    xt, yt = x.transpose(1, 2), y.transpose(1, 2)  # [K, dim, m]: views, bmm reads them as they are
     if type(critic) is SeparableCritic:
-        gx = _mlp(critic.g, params, "g.", x)
-        hy = _mlp(critic.h, params, "h.", y)
-        return torch.bmm(gx, hy.transpose(1, 2))
+        gx = _mlp(critic.g, params, "g.", xt)  # [K, embed, m]
+        hy = _mlp(critic.h, params, "h.", yt)  # [K, embed, k]
+        return torch.bmm(gx.transpose(1, 2), hy)
     w = params["first.weight"]  # [K, hidden, x_dim + y_dim]
     xd = critic.x_dim
-    hx = torch.bmm(x, w[:, :, :xd].transpose(1, 2))  # [K, m, hidden]
-    hy = _linear(y, w[:, :, xd:], params.get("first.bias"))  # [K, k, hidden]
+    hx = torch.bmm(w[:, :, :xd], xt)  # [K, hidden, m]
+    hy = _linear(yt, w[:, :, xd:], params.get("first.bias"))  # [K, hidden, k]
     members, m, k = x.shape[0], x.shape[1], y.shape[1]
-    h = (hx[:, :, None, :] + hy[:, None, :, :]).view(members, m * k, w.shape[1])
+    h = (hx[:, :, :, None] + hy[:, :, None, :]).view(members, w.shape[1], m * k)  # pair (i, j) at i * k + j
     return _mlp(critic.rest, params, "rest.", h).view(members, m, k)
 
 

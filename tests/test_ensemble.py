@@ -1,18 +1,20 @@
 """micore.train_ensemble: K runs as one batched model give the K one-by-one runs' results.
 
-Tolerance. The ensemble computes each member's step with batched kernels (``bmm``/``baddbmm``,
-vmap's batched reductions) and one fused Adam kernel, which round differently from the one-run
-kernels ``train`` uses (``addmm``, single-tensor Adam): about 1e-7 relative per step in float32.
-Training amplifies such differences, MINE's bias-corrected gradient most: over these 50 steps at
-the paper's lr 5e-4 the largest difference measured in a per-step loss or batch estimate is 1.6e-5
-nats (MINE, joint critic, Cubic member; it doubles about every 5 steps, 8e-4 at lr 1e-3), every other
-family at most 1.4e-6. Per-step records must agree within ``ATOL = RTOL = 1e-4``; a wrong seed,
-batch, state or optimiser moment changes them by 1e-2 or more. In float64 the same runs agree to
-3e-14 (MINE) and 2e-15 (the rest), so the float32 differences are rounding, not another computation.
-Parameters are compared after training only through what they compute (held-out estimates): where
-a loss is invariant to a direction (InfoNCE, DV and MINE to a constant added to the critic), its
-gradient is rounding noise that Adam turns into steps of +-lr either way, so such a parameter can
-differ by up to lr x steps without changing any estimate.
+Tolerance. The ensemble computes each member's step with batched kernels (``bmm``/``baddbmm`` on
+feature-major activations, vmap's batched reductions) and one fused Adam kernel, which round
+differently from the one-run kernels ``train`` uses (``addmm``, single-tensor Adam): about 1e-7
+relative per step in float32. Training amplifies such differences, MINE's bias-corrected gradient
+most (its moving average breaks DV's invariance to a constant, and Adam turns rounding noise in
+that direction into steps of +-lr): over these 50 steps at the paper's lr 5e-4 the largest
+difference measured in a per-step loss or batch estimate is 1.8e-4 nats for MINE (joint critic,
+Cubic member, growing about 2x every 5 steps) and at most 2e-6 for every other family. Per-step
+records must agree within ``ATOL = RTOL = 1e-4`` (MINE: ``1e-3``); a wrong seed, batch, state or
+optimiser moment changes them by 1e-2 or more. In float64 the same runs agree to 2e-14 (MINE) and
+2e-15 (the rest), which :func:`test_float64_members_agree_to_rounding` checks at 1e-9: the float32
+differences are rounding, not another computation. Parameters are compared after training only
+through what they compute (held-out estimates): where a loss is invariant to a direction (InfoNCE,
+DV to a constant added to the critic), its gradient is rounding noise that Adam turns into steps
+of +-lr either way, so such a parameter can differ by up to lr x steps without changing any estimate.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from micore.tasks import CorrelatedGaussian, Sampler, Staircase
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 ATOL = RTOL = 1e-4
+LOOSER = {"mine": 1e-3}  # MINE's gradient amplifies rounding most (module docstring)
 DIM, BATCH, STEPS, LR = 4, 16, 50, 5e-4
 SEEDS = [11, 12, 13]
 TASKS = [CorrelatedGaussian(DIM, 0.5), CorrelatedGaussian(DIM, 1.5), CorrelatedGaussian(DIM, 3.0, cubic=True)]
@@ -64,17 +67,17 @@ def one_by_one(estimators, data, seeds, **kwargs):
     return histories
 
 
-def assert_same_run(h, ref, what: str = "") -> None:
+def assert_same_run(h, ref, what: str = "", tol: float = ATOL) -> None:
     assert h.steps == ref.steps and h.seed == ref.seed and h.true_mi == ref.true_mi, what
     assert h.diverged_at == ref.diverged_at, what
     torch.testing.assert_close(
-        torch.tensor(h.loss), torch.tensor(ref.loss), atol=ATOL, rtol=RTOL, equal_nan=True, msg=what
+        torch.tensor(h.loss), torch.tensor(ref.loss), atol=tol, rtol=tol, equal_nan=True, msg=what
     )
     if ref.estimate is None:
         assert h.estimate is None
     else:
         torch.testing.assert_close(
-            torch.tensor(h.estimate), torch.tensor(ref.estimate), atol=ATOL, rtol=RTOL, equal_nan=True, msg=what
+            torch.tensor(h.estimate), torch.tensor(ref.estimate), atol=tol, rtol=tol, equal_nan=True, msg=what
         )
 
 
@@ -92,7 +95,7 @@ def test_ensemble_reproduces_one_by_one_runs(name, critic):
     expected = one_by_one(ref, TASKS, SEEDS)
     x, y = TASKS[1].sample(256, seed=5)
     for i, (h, r) in enumerate(zip(histories, expected, strict=True)):
-        assert_same_run(h, r, f"member {i}")
+        assert_same_run(h, r, f"member {i}", LOOSER.get(name, ATOL))
         assert ens[i].history is h and ens[i].batch_size == BATCH
         # the trained module is usable afterwards and computes what the one-by-one one does
         got, want = ens[i].estimate(x, y), ref[i].estimate(x, y)
@@ -100,7 +103,7 @@ def test_ensemble_reproduces_one_by_one_runs(name, critic):
         assert got.value == pytest.approx(want.value, abs=1e-3, rel=1e-3)
     for e, r in zip(ens, ref, strict=True):  # state: MINE's moving average, ReMINE's window
         for (name_b, b), (_, rb) in zip(e.named_buffers(), r.named_buffers(), strict=True):
-            torch.testing.assert_close(b, rb, atol=ATOL, rtol=RTOL, msg=name_b)
+            torch.testing.assert_close(b, rb, atol=LOOSER.get(name, ATOL), rtol=LOOSER.get(name, ATOL), msg=name_b)
 
 
 def test_generic_vmap_engine_agrees_with_batched_layers():
@@ -113,7 +116,7 @@ def test_generic_vmap_engine_agrees_with_batched_layers():
         )
         assert ha.engines == ["batched"] and hb.engines == ["vmap"]
         for x, y in zip(ha, hb, strict=True):
-            assert_same_run(x, y)
+            assert_same_run(x, y, tol=LOOSER.get(name, ATOL))
 
 
 def test_remine_window_and_member_state():
@@ -132,7 +135,7 @@ def test_remine_window_and_member_state():
 
 
 def test_float64_members_agree_to_rounding():
-    """In float64 the ensemble and the one-by-one runs agree to 1e-9 (3e-14 measured): the float32
+    """In float64 the ensemble and the one-by-one runs agree to 1e-9 (2e-14 measured): the float32
     differences are rounding, even for MINE, which amplifies them most."""
     ens = [m.double() for m in members("mine", "joint", 2)]
     ref = [m.double() for m in members("mine", "joint", 2)]
