@@ -40,7 +40,14 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .ensemble_stack import StackedMembers, available_memory, first_difference, member_memory, vmapped_training_step
+from .ensemble_stack import (
+    StackedMembers,
+    available_memory,
+    ensemble_signature,
+    first_difference,
+    member_memory,
+    vmapped_training_step,
+)
 from .estimator import MIEstimator
 from .tasks import Sampler
 from .threads import training_threads, using_threads
@@ -88,15 +95,18 @@ class EnsembleHistories(list):
 def _check_members(estimators) -> list[MIEstimator]:
     if isinstance(estimators, MIEstimator) or not isinstance(estimators, Sequence) or not estimators:
         raise ValueError(f"estimators must be a non-empty sequence of MIEstimator, got {type(estimators).__name__}")
+    signature = None
     for i, est in enumerate(estimators):
         if not isinstance(est, MIEstimator):
             raise ValueError(f"estimators[{i}] must be an MIEstimator, got {type(est).__name__}")
+        if i == 0:
+            signature = ensemble_signature(est)
         for j in range(i):
             if estimators[j] is est:
                 raise ValueError(f"estimators[{i}] is estimators[{j}]: each member needs its own module")
         if not any(p.requires_grad for p in est.parameters()):
             raise ValueError(f"estimators[{i}] ({type(est).__name__}) has no trainable parameters")
-        if i:
+        if i and ensemble_signature(est) != signature:
             diff = first_difference(estimators[0], est)
             if diff is not None:
                 raise ValueError(
@@ -385,6 +395,7 @@ def train_ensemble(
     device = resolve_device(device)
     for est in members:
         est.to(device)
+    sources = _move_once(sources, device, first.dtype)
     streams, true_mis, steps = _streams(members, sources, seeds, steps=steps, batch_size=batch_size, device=device)
     # the CPU has no allocator statistics: K times one member's estimate (member_memory) is reported
     per_member = sum(member_memory(first, batch_size, device).values())
@@ -419,6 +430,17 @@ def train_ensemble(
     if divergence == "raise":
         _raise_first(result, members)
     return result
+
+
+def _move_once(sources: list, device: torch.device, dtype: torch.dtype) -> list:
+    """Tensor pairs on ``device`` in ``dtype``, each distinct pair moved once (not once per member sharing it)."""
+    moved: dict[int, tuple[Tensor, Tensor]] = {}
+    out = []
+    for source in sources:
+        if not isinstance(source, Sampler) and id(source) not in moved:
+            moved[id(source)] = (source[0].to(device, dtype), source[1].to(device, dtype))
+        out.append(source if isinstance(source, Sampler) else moved[id(source)])
+    return out
 
 
 def _streams(members, sources, seeds, *, steps, batch_size, device):

@@ -201,9 +201,10 @@ def member_memory(estimator: nn.Module, batch_size: int, device=None) -> dict[st
     ``parameters``: the parameters, their gradients and Adam's two moments (4x the parameters);
     ``activations``: what autograd saves for the backward pass (counted with
     ``torch.autograd.graph.saved_tensors_hooks``), doubled for the gradients of the activations that
-    exist during the backward pass; ``data``: the member's batch; ``total`` their sum. The step runs
-    on zero inputs of ``[batch_size, *shape]`` (sizes do not depend on the values). An estimate: the
-    allocator's rounding and the temporaries of single operations are not counted.
+    exist during the backward pass; ``data``: the member's batch. The step runs on zero inputs of
+    ``[batch_size, *shape]`` (sizes do not depend on the values; a step that fails on them counts no
+    activations). An estimate: the allocator's rounding and single operations' temporaries are not
+    counted.
     """
     model = copy.deepcopy(estimator)
     if device is not None:
@@ -221,8 +222,11 @@ def member_memory(estimator: nn.Module, batch_size: int, device=None) -> dict[st
         return t
 
     model.train()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model._training_step(x, y)
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model._training_step(x, y)
+    except Exception:  # noqa: BLE001 - a step that cannot run on zeros: parameters and data only
+        saved.clear()
     param_bytes = 4 * sum(p.numel() * p.element_size() for p in params if p.requires_grad)
     param_bytes += sum(p.numel() * p.element_size() for p in params if not p.requires_grad)
     param_bytes += sum(b.numel() * b.element_size() for b in model.buffers())
