@@ -12,7 +12,8 @@ flag                      fires when
 ``still_rising``          a seed stopped at the step cap while its held-out value had risen by more than
                           :data:`RISE_SIGMAS` standard errors over its last ``patience`` evaluations
 ``overfitting``           the value on training rows exceeds the held-out value by more than
-                          :data:`OVERFIT_SIGMAS` standard errors and :data:`OVERFIT_NATS` nats
+                          :data:`OVERFIT_SIGMAS` standard errors and :data:`OVERFIT_NATS` nats plus
+                          :data:`OVERFIT_FRACTION` of the value
 ``seeds_disagree``        the seeds' values differ beyond their own standard errors (Cochran's Q test at
                           level :data:`DISAGREE_LEVEL`)
 ``above_upper``           a lower bound exceeds a given upper bound by more than two standard errors
@@ -36,7 +37,9 @@ __all__ = ["Flag", "diagnose", "CAP_FRACTION", "FLAGS"]
 # the batch size than about the data.
 CAP_FRACTION = 0.9
 RISE_SIGMAS = 2.0  # a rise this many held-out standard errors over the last `patience` evaluations is real
-OVERFIT_SIGMAS, OVERFIT_NATS = 3.0, 0.05
+# a gap must be real (3 standard errors) and matter (0.05 nats plus a tenth of the value): every trained model
+# is somewhat better on its own training rows, and a few hundredths of a nat on 5,000 rows is the norm
+OVERFIT_SIGMAS, OVERFIT_NATS, OVERFIT_FRACTION = 3.0, 0.05, 0.1
 DISAGREE_LEVEL = 0.01  # Cochran's Q above its chi-square(k-1) 99% quantile
 FLAGS = ("capped", "still_rising", "overfitting", "seeds_disagree", "above_upper", "nonfinite")
 
@@ -121,7 +124,7 @@ def overfitting(fits: Sequence[SeedFit]) -> Flag | None:
             continue
         gap = f.train_value - f.value
         se = math.sqrt(sum(s**2 for s in (f.stderr, f.train_stderr) if math.isfinite(s)))
-        if gap > OVERFIT_NATS and gap > OVERFIT_SIGMAS * se:
+        if gap > OVERFIT_NATS + OVERFIT_FRACTION * abs(f.value) and gap > OVERFIT_SIGMAS * se:
             over.append((f.seed, gap))
     if not over:
         return None
