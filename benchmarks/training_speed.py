@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import statistics
 import subprocess
@@ -299,10 +300,23 @@ def ensembles(critic: str, sizes, one_run_s: float, budget_s: float, matmul: flo
 
 
 def scores_memory(device: str, n: int) -> dict:
-    """Runs in a child process so the peak is that of ``scores`` alone."""
+    """Runs in a child process so the peak is that of ``scores`` alone.
+
+    CPU: growth of the child's peak RSS. ``ru_maxrss`` survives fork and exec on Linux (a child of a
+    large parent starts at the parent's peak), so the child resets its own high-water mark
+    (``/proc/self/clear_refs``) and reads ``VmHWM``; ``ru_maxrss`` only where /proc has neither.
+    """
     code = f"""
 import json, resource, torch
 from discmi import NWJ
+
+def rss(field):
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
 dev = torch.device({device!r})
 est = NWJ({DIM}, {DIM}, critic="joint").to(dev).eval()
 x = torch.randn({n}, {DIM}, device=dev); y = torch.randn({n}, {DIM}, device=dev)
@@ -312,13 +326,18 @@ if dev.type == "cuda":
     torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
 else:
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # the peak RSS restarts at the current RSS
+        base = rss("VmRSS:")
+    except OSError:
+        base = rss("VmHWM:")
 with torch.no_grad():
     s = est.scores(x, y)
 if dev.type == "cuda":
     torch.cuda.synchronize(); peak = torch.cuda.max_memory_allocated() - base
 else:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    peak = rss("VmHWM:") - base
 print(json.dumps({{"n": {n}, "shape": list(s.shape), "peak_bytes": peak, "finite": bool(torch.isfinite(s).all())}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -410,8 +429,13 @@ def main() -> None:
         "steps_per_round": args.steps,
         "rounds": args.rounds,
         "quick": args.quick,
+        # 1-, 5-, 15-minute load averages at the start: more than ~0.2 means another process shared the cores
+        "load_average": list(os.getloadavg()),
     }
-    print(f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(
+        f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, load average "
+        + " ".join(f"{v:.2f}" for v in results["load_average"])
+    )
 
     for critic in ("joint", "separable"):
         row = _timed_rounds(critic, args.rounds, args.steps, device)

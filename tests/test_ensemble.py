@@ -119,6 +119,19 @@ def test_generic_vmap_engine_agrees_with_batched_layers():
             assert_same_run(x, y, tol=LOOSER.get(name, ATOL))
 
 
+@pytest.mark.parametrize("critic", ["joint", "separable"])
+def test_member_by_member_critic_path(critic, monkeypatch):
+    """Large activations run member after member on views of the stacked weights: the same runs."""
+    import discmi.batched
+
+    monkeypatch.setattr(discmi.batched, "MEMBER_BY_MEMBER_ABOVE", 0)
+    ens, ref = members("smile:5", critic), members("smile:5", critic)
+    hs = train_ensemble(ens, TASKS, seeds=SEEDS, steps=STEPS, batch_size=BATCH, lr=LR, progress=False)
+    assert hs.engines == ["batched"]
+    for h, r in zip(hs, one_by_one(ref, TASKS, SEEDS), strict=True):
+        assert_same_run(h, r)
+
+
 def test_remine_window_and_member_state():
     """ReMINE micro-averaged over a window of 3 batches: the window's buffers and its counter per member."""
 
