@@ -233,6 +233,23 @@ def _add_bench(sub) -> None:
         help="train nothing: print the table of the finished runs in --out and rebuild its files; where "
         "--out cannot be written the table is still printed, and the exit status is 1 (default: off)",
     )
+    p.add_argument(
+        "--ensemble",
+        choices=("auto", "off"),
+        default=None,
+        help="staircase: auto trains the runs that can share one model (the seeds of an estimator, both tasks) "
+        "as one batched model, each run's record written as its own and equal to a one-by-one run's up to float "
+        "rounding; a run with no partner runs alone. off: every run alone (default: auto)",
+    )
+    p.add_argument(
+        "--max-members",
+        type=_count,
+        default=None,
+        metavar="K",
+        help="staircase: at most K runs in one ensemble (one unit of work for --jobs/--ray) (default: as many "
+        "as fit half the free memory of the device; on the CPU with --jobs N or a local --ray of N slots, also "
+        "at most runs/N, so that every worker has work)",
+    )
     _add_execution(p)
     p.set_defaults(func=_run_bench)
 
@@ -288,6 +305,11 @@ def _run_finite(args) -> int:
 
 def _run_bench(args) -> int:
     if args.protocol == "finite":
+        if args.ensemble is not None or args.max_members is not None:
+            raise ValueError(
+                "--ensemble and --max-members are for the staircase: the finite protocol's early stopping "
+                "trains its runs one by one"
+            )
         return _run_finite(args)
     if args.suite is not None:
         raise ValueError("--suite needs --protocol finite (the staircase runs the Gaussian and Cubic tasks)")
@@ -334,6 +356,8 @@ def _run_bench(args) -> int:
             progress=not args.no_progress,
             log=_log,
             executor=executor,
+            ensemble=args.ensemble or "auto",
+            max_members=args.max_members,
         )
     except RunsFailed as err:
         failed = err  # tabulate what finished, then say what failed

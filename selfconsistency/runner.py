@@ -13,7 +13,12 @@ Both commands (``bench`` and ``check``) describe their work as a list of :class:
   :func:`execute` then raises :class:`RunsFailed` naming every failed run, and re-running retries
   only those (a later success removes the failure record);
 * **progress** — one overall bar (runs done / total, time left), beside the per-run bars when runs
-  go one after another, instead of them when several run at once.
+  go one after another, instead of them when several run at once;
+* **groups** — runs that share a :class:`Group` and are still to do are trained together, as one unit
+  of work for the executor (an ensemble of runs, :mod:`selfconsistency.groundtruth.ensembles`): the
+  group's function returns one record per member, and each is checked, written and resumed exactly
+  as a record of a run done alone. Members already finished are not trained again; a group left
+  with one member to do runs it alone (its own ``fn``).
 
 Where the runs execute is the executor's business (:mod:`selfconsistency.executors`): in this
 process, in local worker processes (``--jobs N``), or as Ray tasks (``--ray``).
@@ -35,9 +40,29 @@ from tqdm.auto import tqdm
 
 from .storage import BadRecord, OutputLock, check_writable, log, read_record, write_json_atomic
 
-__all__ = ["Run", "Outcome", "RunsFailed", "execute", "FAILED_DIR"]
+__all__ = ["Run", "Group", "Outcome", "RunsFailed", "execute", "FAILED_DIR"]
 
 FAILED_DIR = "failed"
+
+
+@dataclass(frozen=True)
+class Group:
+    """Runs trained together: the unfinished runs whose ``group`` is this one form one unit of work.
+
+    Attributes:
+        key: a readable name, unique among the groups of one :func:`execute` (``"gaussian joint cpc"``).
+        fn: ``fn(member_args, *args, progress=bool) -> list[dict]``: given the ``args`` of each member
+            run to do (a tuple of their :attr:`Run.args`, in order), returns their records in that order,
+            each what the member's own ``fn`` would return. Module-level and picklable for ``--jobs``/``--ray``.
+        args: its further arguments.
+        max_members: the most members in one unit of work; more are split into near-equal units
+            (``None``: all in one).
+    """
+
+    key: str
+    fn: Callable[..., list[dict]]
+    args: tuple = ()
+    max_members: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +83,7 @@ class Run:
             user must choose another directory).
         describe: the driver's one-line summary of a finished record (after ``[done]``/``[skip]``).
         gpu: the run needs a GPU (Ray asks for one).
+        group: the :class:`Group` that trains this run together with others (``None``: alone).
     """
 
     key: str
@@ -68,6 +94,7 @@ class Run:
     validate: Callable[[dict], None] | None = None
     describe: Callable[[dict], str] | None = None
     gpu: bool = False
+    group: Group | None = None
 
 
 @dataclass
@@ -128,6 +155,113 @@ def _check_unique(runs: Sequence[Run]) -> None:
             seen[what] = r.key
 
 
+def _run_group(fn, args: tuple, member_args: tuple, progress: bool = True) -> dict:
+    """A group's unit of work as the executors see it: ``{"records": [one per member]}``."""
+    records = fn(member_args, *args, progress=progress)
+    if not isinstance(records, list) or len(records) != len(member_args):
+        what = f"{len(records)} records" if isinstance(records, list) else type(records).__name__
+        raise TypeError(f"the group function {fn.__qualname__} returned {what} for {len(member_args)} runs")
+    for rec in records:
+        if not isinstance(rec, dict):
+            raise TypeError(f"the group function {fn.__qualname__} returned a {type(rec).__name__}, not a dict")
+    return {"records": records}
+
+
+def _units(todo: Sequence[Run]) -> list[tuple[Run, list[Run] | None]]:
+    """The units of work: ``(run, None)`` for a run alone, ``(unit, members)`` for a group's members to do.
+
+    A group's members keep the order of ``todo`` and are split into near-equal units of at most
+    ``max_members``; a unit of one member is that run alone. Units start in the order of their first run.
+    """
+    by_group: dict[Group, list[Run]] = {}
+    for run in todo:
+        if run.group is not None:
+            by_group.setdefault(run.group, []).append(run)
+    units, placed = [], set()
+    for run in todo:
+        group = run.group
+        if group is None:
+            units.append((run, None))
+            continue
+        if group in placed:
+            continue
+        placed.add(group)
+        members = by_group[group]
+        cap = len(members) if group.max_members is None else max(1, group.max_members)
+        count = -(-len(members) // cap)
+        size, extra = divmod(len(members), count)
+        start = 0
+        for i in range(count):
+            chunk = members[start : start + size + (i < extra)]
+            start += len(chunk)
+            if len(chunk) == 1:
+                units.append((chunk[0], None))
+                continue
+            part = f" part {i + 1}/{count}" if count > 1 else ""
+            unit = Run(
+                key=f"{group.key}{part} ({len(chunk)} runs)",
+                relpath=chunk[0].relpath,
+                fn=_run_group,
+                args=(group.fn, group.args, tuple(m.args for m in chunk)),
+                gpu=any(m.gpu for m in chunk),
+            )
+            units.append((unit, chunk))
+    keys = [u.key for u, _ in units]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"two groups share a key ({sorted(k for k in keys if keys.count(k) > 1)[0]!r})")
+    return units
+
+
+class _Results:
+    """The driver's side of :func:`execute`: each record written (or failure recorded) as it comes back."""
+
+    def __init__(self, out, executor_name: str, log: Callable[[str], None]):
+        self.out = Path(out) if out is not None else None
+        self.executor_name, self.log = executor_name, log
+        self.outcome = Outcome()
+        self.found: dict[str, dict] = {}
+
+    def finish(self, status: str, run: Run, rec: dict) -> None:
+        self.found[run.key] = rec
+        summary = run.describe(rec) if run.describe is not None else ""
+        self.log(f"[{status}] {run.key}" + (f": {summary}" if summary else ""))
+
+    def done(self, run: Run, rec: dict) -> None:
+        if self.out is not None:
+            write_json_atomic(self.out / run.relpath, rec)
+            failed_file = self.out / FAILED_DIR / run.relpath
+            if failed_file.exists():
+                failed_file.unlink()
+        self.outcome.done.append(run.key)
+        self.finish("done", run, rec)
+
+    def failed(self, run: Run, error: str) -> None:
+        self.outcome.failed[run.key] = error
+        if self.out is not None:
+            write_json_atomic(
+                self.out / FAILED_DIR / run.relpath,
+                {
+                    "key": run.key,
+                    "error": error,
+                    "executor": self.executor_name,
+                    "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                },
+            )
+        self.log(f"[failed] {run.key}: {error.strip().splitlines()[-1]}")
+
+    def unit(self, unit: Run, members: list[Run] | None, rec: dict | None, error: str | None) -> None:
+        """One unit of work came back: a run alone, or a group's members (each written as its own run)."""
+        if members is None:
+            self.done(unit, rec) if error is None else self.failed(unit, error)
+        elif error is None:
+            for run, member_rec in zip(members, rec["records"], strict=True):
+                self.done(run, member_rec)
+        else:  # the group failed as a whole: each member is recorded failed, with the group's error
+            last = error.strip().splitlines()[-1] if error.strip() else "error"
+            for run in members:
+                self.failed(run, f"{error.rstrip()}\n{last} (in {unit.key}, trained together)")
+
+
 def execute(
     runs: Sequence[Run],
     out=None,
@@ -141,12 +275,13 @@ def execute(
     """Runs every run not already finished in ``out`` and writes each record as it comes back.
 
     Args:
-        runs: the work, in the order it should start.
+        runs: the work, in the order it should start. Runs sharing a :class:`Group` are trained
+            together (those still to do), each member's record written as its own.
         out: the output directory (locked for the duration: a second command on it is refused);
             ``None`` keeps records in memory only (no resuming, nothing written).
         executor: where runs execute (default :class:`~selfconsistency.executors.InlineExecutor`).
         progress: the overall bar, and per-run bars where the executor shows them.
-        log: receives one line per finished, skipped or failed run.
+        log: receives one line per finished, skipped or failed run, and one per group trained.
         raise_on_failure: raise :class:`RunsFailed` at the end when any run failed.
     Returns:
         an :class:`Outcome`; ``records`` holds every run's record, in the order of ``runs``.
@@ -156,14 +291,9 @@ def execute(
     _check_unique(runs)
     executor = InlineExecutor() if executor is None else executor
     log = log or (lambda line: None)
-    outcome = Outcome()
+    results = _Results(out, executor.name, log)
+    outcome = results.outcome
     start = time.perf_counter()
-    found: dict[str, dict] = {}
-
-    def finish(status: str, run: Run, rec: dict) -> None:
-        found[run.key] = rec
-        summary = run.describe(rec) if run.describe is not None else ""
-        log(f"[{status}] {run.key}" + (f": {summary}" if summary else ""))
 
     with OutputLock(out) if out is not None else contextlib.nullcontext():
         todo = []
@@ -175,9 +305,13 @@ def execute(
             if run.validate is not None:
                 run.validate(rec)
             outcome.skipped.append(run.key)
-            finish("skip", run, rec)
+            results.finish("skip", run, rec)
         if out is not None and todo:
             _check_writable(Path(out), todo)
+        units = _units(todo)
+        members_of = {unit.key: members for unit, members in units if members is not None}
+        for key in members_of:
+            log(f"[group] {key}: trained together, as one unit of work")
         bar = tqdm(
             total=len(runs),
             initial=len(runs) - len(todo),
@@ -187,33 +321,14 @@ def execute(
             dynamic_ncols=True,
         )
         try:
-            for run, rec, error in executor.map_unordered(todo, progress=progress):
-                if error is None:
-                    if out is not None:
-                        write_json_atomic(Path(out) / run.relpath, rec)
-                        failed_file = Path(out) / FAILED_DIR / run.relpath
-                        if failed_file.exists():
-                            failed_file.unlink()
-                    outcome.done.append(run.key)
-                    finish("done", run, rec)
-                else:
-                    outcome.failed[run.key] = error
-                    if out is not None:
-                        write_json_atomic(
-                            Path(out) / FAILED_DIR / run.relpath,
-                            {
-                                "key": run.key,
-                                "error": error,
-                                "executor": executor.name,
-                                "time": time.strftime("%Y-%m-%d %H:%M:%S"),
-                            },
-                        )
-                    log(f"[failed] {run.key}: {error.strip().splitlines()[-1]}")
-                bar.update(1)
+            for unit, rec, error in executor.map_unordered([u for u, _ in units], progress=progress):
+                members = members_of.get(unit.key)
+                results.unit(unit, members, rec, error)
+                bar.update(1 if members is None else len(members))
                 bar.set_postfix_str(f"{len(outcome.failed)} failed" if outcome.failed else "", refresh=False)
         finally:
             bar.close()
-    outcome.records = {r.key: found[r.key] for r in runs if r.key in found}
+    outcome.records = {r.key: results.found[r.key] for r in runs if r.key in results.found}
     outcome.seconds = time.perf_counter() - start
     if outcome.failed and raise_on_failure:
         raise RunsFailed(outcome, out)

@@ -1,6 +1,7 @@
 """The ground-truth benchmark: estimators trained on tasks with known MI (Song & Ermon App. B.1).
 
 * :mod:`.staircase` — the runs (one per task, estimator and seed) and their records;
+* :mod:`.ensembles` — compatible runs trained as one batched model, each record written as its own;
 * :mod:`.table` — Table 2 (bias, variance, MSE per MI level) from the finished runs;
 * :mod:`.figures` — Figure 1 (the per-step estimates);
 * :mod:`.reference` — the published numbers printed beside ours;

@@ -116,7 +116,9 @@ def run_one(name: str, cfg: BenchConfig, seed: int, device=None, progress: bool 
 
 def _describe(rec: dict) -> str:
     status = f"diverged at step {rec['diverged_at']}, " if rec.get("diverged_at") is not None else ""
-    return f"{status}{rec['seconds']:.0f} s"
+    size = rec.get("ensemble_size") or 1
+    share = f" (1/{size} of an ensemble's {rec['ensemble_seconds']:.0f} s)" if size > 1 else ""
+    return f"{status}{rec['seconds']:.0f} s{share}"
 
 
 # the fields of a run record that the table and the figure read
@@ -199,7 +201,16 @@ def bench_runs(estimators, cfgs, seeds=(0,), device=None) -> list[Run]:
 
 
 def run_benchmark(
-    estimators, cfg, seeds=(0,), out="bench", device=None, progress=True, log=print, executor=None
+    estimators,
+    cfg,
+    seeds=(0,),
+    out="bench",
+    device=None,
+    progress=True,
+    log=print,
+    executor=None,
+    ensemble="auto",
+    max_members=None,
 ) -> list[dict]:
     """Runs every (estimator, seed) of ``cfg`` (one :class:`BenchConfig` or several) not already finished
     in ``out``; returns all their records.
@@ -207,8 +218,17 @@ def run_benchmark(
     ``executor``: where the runs execute (default in this process, one after another; see
     :mod:`selfconsistency.executors`). Failed runs are recorded and raise
     :class:`~selfconsistency.runner.RunsFailed` at the end, after the others finished.
+    ``ensemble``: ``"auto"`` trains the runs that can share one model (the seeds of an estimator) as
+    ensembles, ``max_members`` at most in one (``None``: as many as fit the memory; on the CPU with an
+    executor running P units at once, also at most ``ceil(runs / P)``: :func:`.ensembles.parallel_cap`),
+    each run's record written as its own; ``"off"``: one by one (see :mod:`.ensembles`).
     """
+    from .ensembles import group_runs, parallel_cap
+
     runs = bench_runs(estimators, cfg, seeds, device)
+    if max_members is None:
+        max_members = parallel_cap(len(runs), executor, runs[0].args[3] if runs else "cpu")
+    runs = group_runs(runs, ensemble=ensemble, max_members=max_members)
     outcome = execute(runs, out, executor, progress=progress, log=log, desc="bench")
     return list(outcome.records.values())
 
