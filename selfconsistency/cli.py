@@ -180,12 +180,15 @@ def _add_bench(sub) -> None:
         "--suite",
         default=None,
         metavar="NAME",
-        help="finite: every task of a suite (beyond-normal, mixtures, high-mi, classic, image-channel)",
+        help="finite: every task of a suite (beyond-normal, mixtures, high-mi, classic, image-channel) (default: none)",
     )
     p.add_argument("--n", type=_size, default=5000, help="finite: samples per run (default: 5000)")
     p.add_argument("--max-steps", type=_count, default=10_000, help="finite: step cap per run (default: 10000)")
     p.add_argument(
-        "--patience", type=_count, default=10, help="finite: held-out evaluations (every 100 steps) without gain"
+        "--patience",
+        type=_count,
+        default=10,
+        help="finite: held-out evaluations (every 100 steps) without gain (default: 10)",
     )
     p.add_argument(
         "--critic",

@@ -31,8 +31,18 @@ def add_estimate(sub, *, count, size, positive, device, device_help) -> None:
         ),
     )
     p.add_argument("data", metavar="DATA", help="a .npz, .npy, .csv/.tsv or .pt file, or a directory of .npy files")
-    p.add_argument("--x", default=None, metavar="KEY", help="the x array: key, file or columns (see below)")
-    p.add_argument("--y", default=None, metavar="KEY", help="the y array: key, file or columns (see below)")
+    p.add_argument(
+        "--x",
+        default=None,
+        metavar="KEY",
+        help="the x array: key, file or columns (see below; default: x, or the first array)",
+    )
+    p.add_argument(
+        "--y",
+        default=None,
+        metavar="KEY",
+        help="the y array: key, file or columns (see below; default: y, or the second array)",
+    )
     p.add_argument(
         "--method",
         nargs="+",
@@ -40,19 +50,40 @@ def add_estimate(sub, *, count, size, positive, device, device_help) -> None:
         metavar="NAME",
         help="estimators by name, e.g. smile:5 cpc mine gm-flow, or package.module:factory (default: smile:5)",
     )
-    p.add_argument("--critic", default=None, help="critic of discriminative names: joint, separable or conv")
-    p.add_argument("--seeds", type=count, default=3, help="seeds per estimator (default 3)")
     p.add_argument(
-        "--out", type=Path, default=Path("estimate"), help="folder for estimate.json/.md (default ./estimate)"
+        "--critic",
+        default=None,
+        help="critic of discriminative names: joint, separable or conv (default: joint on vectors, conv on images)",
     )
-    p.add_argument("--max-steps", type=count, default=10_000, help="step cap of each seed (default 10000)")
-    p.add_argument("--patience", type=count, default=10, help="held-out evaluations without gain before stopping")
-    p.add_argument("--batch-size", type=size, default=None, help="default: the estimator's paper setting")
-    p.add_argument("--lr", type=positive, default=None, help="default: the estimator's paper setting")
-    p.add_argument("--drop-nonfinite", action="store_true", help="drop rows with NaN/inf instead of refusing them")
+    p.add_argument("--seeds", type=count, default=3, help="seeds per estimator (default: 3)")
+    p.add_argument(
+        "--out", type=Path, default=Path("estimate"), help="folder for estimate.json/.md (default: ./estimate)"
+    )
+    p.add_argument("--max-steps", type=count, default=10_000, help="step cap of each seed (default: 10000)")
+    p.add_argument(
+        "--patience",
+        type=count,
+        default=10,
+        help="held-out evaluations (every 100 steps) without gain before stopping (default: 10)",
+    )
+    p.add_argument("--batch-size", type=size, default=None, help="(default: the estimator's paper setting)")
+    p.add_argument("--lr", type=positive, default=None, help="(default: the estimator's paper setting)")
+    p.add_argument(
+        "--drop-nonfinite",
+        action="store_true",
+        help="drop rows with NaN/inf instead of refusing them (default: refuse)",
+    )
     header = p.add_mutually_exclusive_group()
-    header.add_argument("--header", dest="header", action="store_true", default=None, help="CSV: first row names")
-    header.add_argument("--no-header", dest="header", action="store_false", help="CSV: the first row is data")
+    header.add_argument(
+        "--header",
+        dest="header",
+        action="store_true",
+        default=None,
+        help="CSV: the first row names the columns (default: detected)",
+    )
+    header.add_argument(
+        "--no-header", dest="header", action="store_false", help="CSV: the first row is data (default: detected)"
+    )
     p.add_argument("--device", type=device, default=None, help=device_help)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars (default: shown)")
     p.set_defaults(func=run_estimate)
