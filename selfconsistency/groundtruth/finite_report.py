@@ -125,7 +125,8 @@ def finite_csv(recs: list[dict]) -> str:
 
 
 def plot_heatmap(p: dict, path, title: str = "") -> Path:
-    """Tasks (rows, true MI in the label) x estimators (columns), colour :math:`\\log_2(\\hat I/I)` in [-2, 2]."""
+    """Tasks (rows, true MI in the label) x estimators (columns), colour :math:`\\log_2(\\hat I/I)` in [-2, 2]
+    (grey where the estimate is <= 0 and has no ratio), the mean estimate written in each cell."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -134,7 +135,9 @@ def plot_heatmap(p: dict, path, title: str = "") -> Path:
     tasks, ests = list(p["tasks"]), p["estimators"]
     grid = [[p["cells"].get((t, e), {}).get("log2_ratio", math.nan) for e in ests] for t in tasks]
     fig, ax = plt.subplots(figsize=(1.1 * len(ests) + 4.5, 0.32 * len(tasks) + 1.6))
-    im = ax.imshow(grid, cmap="RdBu_r", vmin=-2, vmax=2, aspect="auto")
+    cmap = matplotlib.colormaps["RdBu_r"].copy()
+    cmap.set_bad("0.6")  # an estimate <= 0 of a positive MI has no ratio: grey, not the white of "right"
+    im = ax.imshow(grid, cmap=cmap, vmin=-2, vmax=2, aspect="auto")
     ax.set_xticks(range(len(ests)), ests, rotation=30, ha="right")
     ax.set_yticks(range(len(tasks)), [f"{t}  ({p['tasks'][t]:.2f})" for t in tasks], fontsize=7)
     for i, row in enumerate(grid):
@@ -144,7 +147,11 @@ def plot_heatmap(p: dict, path, title: str = "") -> Path:
                 text = f"{c['mean']:.2f}" if math.isfinite(c["mean"]) else "nan"
                 ax.text(j, i, text, ha="center", va="center", fontsize=6, color="k" if abs(v) < 1.2 or v != v else "w")
     fig.colorbar(im, ax=ax, label="log2(estimate / true MI)")
-    ax.set_title(title or "held-out estimate (nats); colour: log2(estimate / true)", fontsize=9)
+    ax.set_title(
+        (title + "\n" if title else "") + "held-out estimate (nats); colour: log2(estimate / true MI), "
+        "grey: estimate <= 0",
+        fontsize=9,
+    )
     fig.tight_layout()
     try:
         return save_figure_atomic(fig, path)
