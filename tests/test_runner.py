@@ -200,7 +200,12 @@ def test_ctrl_c_of_the_driver_loses_at_most_the_runs_in_flight(tmp_path, executo
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    assert proc.returncode != 0, err
+    # Ray's core process sometimes aborts on SIGINT before Python raises KeyboardInterrupt (about 1 run in 3
+    # on a loaded 2-core machine, "An unexpected system state has occurred"): the driver still stopped, and
+    # what matters here, whole records only and a resume that redoes just the rest, is checked below
+    ray_abort = executor == "RayExecutor" and "unexpected system state" in err
+    assert "KeyboardInterrupt" in err or ray_abort, err
     finished = records(tmp_path)
     assert 2 <= len(finished) < 12 and no_partial_files(tmp_path)
     assert all(r["square"] == r["i"] ** 2 for r in finished.values())  # every file is a whole record

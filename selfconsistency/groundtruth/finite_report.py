@@ -135,8 +135,8 @@ def plot_heatmap(p: dict, path, title: str = "") -> Path:
     tasks, ests = list(p["tasks"]), p["estimators"]
     grid = [[p["cells"].get((t, e), {}).get("log2_ratio", math.nan) for e in ests] for t in tasks]
     fig, ax = plt.subplots(figsize=(1.1 * len(ests) + 4.5, 0.32 * len(tasks) + 1.6))
-    cmap = matplotlib.colormaps["RdBu_r"].copy()
-    cmap.set_bad("0.6")  # an estimate <= 0 of a positive MI has no ratio: grey, not the white of "right"
+    # an estimate <= 0 of a positive MI has no ratio: grey, not the white of "right"
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.6")
     im = ax.imshow(grid, cmap=cmap, vmin=-2, vmax=2, aspect="auto")
     ax.set_xticks(range(len(ests)), ests, rotation=30, ha="right")
     ax.set_yticks(range(len(tasks)), [f"{t}  ({p['tasks'][t]:.2f})" for t in tasks], fontsize=7)
