@@ -35,11 +35,12 @@ from .base import Sampler, Task, monte_carlo_mi
 from .classic import CorrelatedGaussian, OneHot, Staircase
 from .mixtures import GaussianMixture
 from .normal import MultivariateNormal
-from .registry import FAMILIES, SUITES, TASKS, make_task, task_names
+from .registry import FAMILIES, SUITES, TASKS, make_task, register_tasks, task_names
 from .student import MultivariateStudentT
 from .transforms import Transformed
 
 __all__ = [
+    "register_tasks",
     "Sampler",
     "Task",
     "monte_carlo_mi",
