@@ -12,12 +12,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from micore.heldout import HeldoutConfig
+
+from .cli_args import DEVICE_HELP, count, device_arg, positive, size
 from .storage import NotWritten, check_writable, write_all, write_json_atomic, write_text_atomic
 
 DEFAULT_METHODS = ("smile:5",)
 
 
-def add_estimate(sub, *, count, size, positive, device, device_help) -> None:
+def add_estimate(sub) -> None:
     p = sub.add_parser(
         "estimate",
         help="estimate the MI between two arrays of your own file, with an interval and warnings",
@@ -59,12 +62,18 @@ def add_estimate(sub, *, count, size, positive, device, device_help) -> None:
     p.add_argument(
         "--out", type=Path, default=Path("estimate"), help="folder for estimate.json/.md (default: ./estimate)"
     )
-    p.add_argument("--max-steps", type=count, default=10_000, help="step cap of each seed (default: 10000)")
+    p.add_argument(
+        "--max-steps",
+        type=count,
+        default=HeldoutConfig.max_steps,
+        help=f"step cap of each seed (default: {HeldoutConfig.max_steps})",
+    )
     p.add_argument(
         "--patience",
         type=count,
-        default=10,
-        help="held-out evaluations (every 100 steps) without gain before stopping (default: 10)",
+        default=HeldoutConfig.patience,
+        help=f"held-out evaluations (every {HeldoutConfig.eval_every} steps) without gain before stopping "
+        f"(default: {HeldoutConfig.patience})",
     )
     p.add_argument("--batch-size", type=size, default=None, help="(default: the estimator's paper setting)")
     p.add_argument("--lr", type=positive, default=None, help="(default: the estimator's paper setting)")
@@ -84,7 +93,7 @@ def add_estimate(sub, *, count, size, positive, device, device_help) -> None:
     header.add_argument(
         "--no-header", dest="header", action="store_false", help="CSV: the first row is data (default: detected)"
     )
-    p.add_argument("--device", type=device, default=None, help=device_help)
+    p.add_argument("--device", type=device_arg, default=None, help=DEVICE_HELP)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars (default: shown)")
     p.set_defaults(func=run_estimate)
 
