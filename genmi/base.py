@@ -111,6 +111,7 @@ class GenerativeMI(MIEstimator):
         check_every: int = 10,
         desc: str | None = None,
         divergence: str = "raise",
+        precision: str = "fp32",
     ):
         """As :meth:`micore.MIEstimator.fit`; image tensors are first checked to lie in ``[0, 1]``."""
         if y is not None and any(self.pixels):
@@ -129,4 +130,5 @@ class GenerativeMI(MIEstimator):
             check_every=check_every,
             desc=desc,
             divergence=divergence,
+            precision=precision,
         )

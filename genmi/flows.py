@@ -7,6 +7,7 @@ over a ``StandardNormal`` base, so :math:`\log p(v) = \log \mathcal N(f(v); 0, I
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from nflows.distributions.normal import StandardNormal
@@ -192,6 +193,10 @@ class FlowMI(GenerativeMI):
         dequantize: dequantize (and range-check) image-shaped variables; ``False`` for continuous
             image-shaped data, modelled as is.
     """
+
+    # nflows' couplings index their inputs in ways vmap cannot batch ("value tensor of shape [2, 64, 4]
+    # cannot be broadcast to indexing result of shape [2, 4, 64]"): ensembles of FlowMI loop
+    ensemble_batches: ClassVar[bool] = False
 
     def __init__(self, x_dim, y_dim, *, layers: int = 5, hidden: int = 100, dequantize: bool = True):
         if not isinstance(dequantize, bool):

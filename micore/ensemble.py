@@ -30,6 +30,7 @@ and says why in a warning.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -40,6 +41,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .ensemble_graph import WARMUP_STEPS, GraphedStep, graph_adam
 from .ensemble_stack import (
     StackedMembers,
     available_memory,
@@ -49,6 +51,7 @@ from .ensemble_stack import (
     vmapped_training_step,
 )
 from .estimator import MIEstimator
+from .precision import check_precision, forward_precision, precision_scope
 from .tasks import Sampler
 from .threads import training_threads, using_threads
 from .training import (
@@ -81,13 +84,15 @@ class EnsembleHistories(list):
     """The members' :class:`~micore.training.TrainingHistory`, in the order of the estimators.
 
     Attributes: ``engines`` (how each chunk ran: ``"batched"``, ``"vmap"`` or ``"loop"``),
-    ``chunks`` (members per chunk), ``peak_bytes`` (largest chunk's peak memory) and
+    ``chunks`` (members per chunk), ``graphed`` (per chunk: whether its step ran as a CUDA graph),
+    ``peak_bytes`` (largest chunk's peak memory) and
     ``peak_measured`` (``True``: CUDA's ``max_memory_allocated``; ``False``: K times the per-member
     estimate of :func:`~micore.ensemble_stack.member_memory`, on the CPU).
     """
 
     engines: list[str]
     chunks: list[int]
+    graphed: list[bool]
     peak_bytes: int
     peak_measured: bool
 
@@ -179,10 +184,27 @@ def _sync_plain_state(template: torch.nn.Module, before: dict, members) -> None:
 class _Chunk:
     """One batched training of ``members`` (all with the same number of steps)."""
 
-    def __init__(self, members, streams, true_mis, seeds, *, steps, batch_size, lr, device, record, check_every):
+    def __init__(
+        self,
+        members,
+        streams,
+        true_mis,
+        seeds,
+        *,
+        steps,
+        batch_size,
+        lr,
+        device,
+        record,
+        check_every,
+        precision,
+        graphs,
+    ):
         self.members, self.streams, self.true_mis, self.seeds = members, streams, true_mis, seeds
         self.steps, self.batch_size, self.lr, self.device = steps, batch_size, lr, device
-        self.record, self.check_every = record, check_every
+        self.record, self.check_every, self.precision = record, check_every, precision
+        self.graphs = graphs and steps > WARMUP_STEPS + 1
+        self.graphed = False  # whether the step ran as a CUDA graph (micore.ensemble_graph)
         self.name = type(members[0]).__name__
         self.k = len(members)
 
@@ -205,7 +227,8 @@ class _Chunk:
         template, step_fn, used = self.step_function(engine)
         before = _plain_state(template)
         stack = StackedMembers(self.members, self.device)
-        optimizer = _adam(stack.trainable(), self.lr)
+        optimizer = (graph_adam if self.graphs else _adam)(stack.trainable(), self.lr)
+        graphed, side = None, torch.cuda.Stream(self.device) if self.graphs else None
         losses = torch.zeros(self.steps, self.k, device=self.device, dtype=torch.float64)
         values = torch.full((self.steps, self.k), math.nan, device=self.device, dtype=torch.float64)
         low, high = template.value_range(self.batch_size)
@@ -227,20 +250,20 @@ class _Chunk:
             pairs = [next(self.streams[m]) for m in stack.active]
             xb = torch.stack([p[0] for p in pairs])
             yb = torch.stack([p[1] for p in pairs])
-            if step == 0:
+            if graphed is not None:
+                loss, value = graphed(xb, yb)
+            else:
                 try:
-                    loss, value = step_fn(stack.params, stack.buffers, xb, yb)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.sum().backward()
+                    loss, value = self._eager_step(step_fn, stack, optimizer, xb, yb, side)
                 except Exception as err:  # noqa: BLE001 - any failure of the batched step means: train one by one
+                    if step:
+                        raise
                     bar.close()
                     self.failure = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}"
                     return None
-            else:
-                loss, value = step_fn(stack.params, stack.buffers, xb, yb)
-                optimizer.zero_grad(set_to_none=True)
-                loss.sum().backward()  # member k's gradient is that of its own loss: the others do not depend on it
-            optimizer.step()
+                if side is not None and step + 1 == WARMUP_STEPS:
+                    graphed = self._capture(step_fn, stack, optimizer, xb, yb, template, before)
+                    side = None
             losses[step].index_copy_(0, active, loss.detach().to(torch.float64))
             if value is not None:
                 values[step].index_copy_(0, active, value.detach().to(torch.float64))
@@ -251,12 +274,8 @@ class _Chunk:
             # the divergence check of train(), for every member at once: one host-device sync
             if loss_cap is None:
                 loss_cap = LOSS_GROWTH * losses[0].abs().clamp_min(LOSS_FLOOR)
-            window = losses[checked : step + 1]
-            bad = ~torch.isfinite(window) | (window.abs() > loss_cap)
-            if gives_value and self.record:
-                v = values[checked : step + 1]
-                bad |= ~torch.isfinite(v) | (v < low - RANGE_SLACK) | (v > high + RANGE_SLACK)
-            any_bad, first = torch.stack([bad.any(0).long(), bad.long().argmax(0)]).cpu().tolist()
+            v = values[checked : step + 1] if gives_value and self.record else None
+            any_bad, first = _first_bad(losses[checked : step + 1], v, loss_cap, low, high)
             dropped = []
             for m in stack.active:
                 if any_bad[m] and m not in flagged:
@@ -277,6 +296,7 @@ class _Chunk:
             bar.update(step + 1 - checked)
             checked = step + 1
             if dropped:
+                graphed = None  # K changed: the rest runs eagerly
                 optimizer = stack.drop(dropped, optimizer)
                 active = torch.tensor(stack.active, device=self.device, dtype=torch.long)
                 if not stack.active:
@@ -284,7 +304,13 @@ class _Chunk:
             if progress and stack.active:
                 bar.set_postfix({"loss": f"{float(losses[step, stack.active].mean()):.3f}"}, refresh=False)
         bar.close()
-        seconds = time.perf_counter() - start
+        self._finish(stack, losses, values, flagged, histories, time.perf_counter() - start, meta)
+        _sync_plain_state(template, before, self.members)
+        self.engine = used
+        return [histories[m] for m in range(self.k)]
+
+    def _finish(self, stack, losses: Tensor, values: Tensor, flagged: dict, histories: dict, seconds: float, meta):
+        """The histories of the members that trained to the end, their weights written back."""
         for m in list(stack.active):
             stack.write_back(m)
             diverged_at, reason = flagged.get(m, (None, None))
@@ -298,9 +324,40 @@ class _Chunk:
                 seed=self.seeds[m],
                 **meta,
             )
-        _sync_plain_state(template, before, self.members)
-        self.engine = used
-        return [histories[m] for m in range(self.k)]
+
+    def _eager_step(self, step_fn, stack, optimizer, xb: Tensor, yb: Tensor, side):
+        """One step without a graph; on ``side`` (a CUDA stream) while warming up for a capture."""
+        if side is not None:
+            side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
+            with forward_precision(self.precision, self.device):
+                loss, value = step_fn(stack.params, stack.buffers, xb, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.sum().backward()  # member k's gradient is that of its own loss: the others do not depend on it
+            optimizer.step()
+        if side is not None:
+            torch.cuda.current_stream(self.device).wait_stream(side)
+        return loss, value
+
+    def _capture(self, step_fn, stack, optimizer, xb: Tensor, yb: Tensor, template, before: dict):
+        """The step as a :class:`~micore.ensemble_graph.GraphedStep`, or ``None`` (with a warning) when it cannot be."""
+        now = _plain_state(template)
+        changed = sorted(f"{m or 'estimator'}.{a}" for (m, a), v in now.items() if before.get((m, a), v) != v)
+        if changed:
+            self.graph_note = f"its step changes Python state ({', '.join(changed)}), which a replay would not"
+            return None
+        try:
+            graphed = GraphedStep(step_fn, stack.params, stack.buffers, optimizer, xb, yb, self.precision)
+        except Exception as err:  # noqa: BLE001 - a step that cannot be captured runs eagerly, unchanged
+            self.graph_note = f"capture failed: {type(err).__name__}: {str(err).strip()[:200]}"
+            warnings.warn(
+                f"train_ensemble: the step of {self.name} cannot run as a CUDA graph ({self.graph_note}); "
+                "it runs eagerly (same results, more launch overhead)",
+                stacklevel=4,
+            )
+            return None
+        self.graphed = True
+        return graphed
 
     def _watch(self, template, losses: Tensor, values: Tensor, gives_value: bool) -> _Watch:
         """train()'s check on one member's column, for its message and its partial history."""
@@ -308,6 +365,14 @@ class _Chunk:
         if not gives_value:
             watch.values = None
         return watch
+
+
+def _first_bad(loss: Tensor, values: Tensor | None, loss_cap: Tensor, low: float, high: float):
+    """Per member of a ``[steps, K]`` window: whether a step diverged, and the first one (host lists)."""
+    bad = ~torch.isfinite(loss) | (loss.abs() > loss_cap)
+    if values is not None:
+        bad |= ~torch.isfinite(values) | (values < low - RANGE_SLACK) | (values > high + RANGE_SLACK)
+    return torch.stack([bad.any(0).long(), bad.long().argmax(0)]).cpu().tolist()
 
 
 def _one_by_one(members, sources, seeds, *, divergence, desc, **kwargs) -> list[TrainingHistory]:
@@ -348,6 +413,8 @@ def train_ensemble(
     max_members: int | str | None = "auto",
     engine: str = "auto",
     desc: str | None = None,
+    precision: str = "fp32",
+    cuda_graphs: bool | str = "auto",
 ) -> EnsembleHistories:
     """Trains K estimators of one architecture as one batched model; member k as ``train`` with ``seeds[k]``.
 
@@ -373,6 +440,14 @@ def train_ensemble(
         engine: ``"auto"`` (the estimator's batched step if it has one, else vmap), ``"batched"``,
             ``"vmap"``, or ``"loop"`` (one by one with ``train``, for comparison).
         desc: the progress bar's label.
+        precision: ``"fp32"`` (default), ``"tf32"`` or ``"bf16"``, as :func:`micore.train`
+            (:mod:`micore.precision`).
+        cuda_graphs: on CUDA, after 3 eager steps, capture the whole step (forward, backward, Adam)
+            as a CUDA graph and replay it (:mod:`micore.ensemble_graph`: the same kernels without
+            Python's launch overhead). ``"auto"`` (default): on CUDA, where the step allows it (a
+            step that changes Python state, such as ReMINE's window slot, or cannot be captured
+            stays eager, the latter with a warning); ``False``: never; ``True``: as ``"auto"`` but
+            an error off CUDA.
 
     Returns:
         :class:`EnsembleHistories`: the K histories, with how the chunks ran and their peak memory.
@@ -393,6 +468,12 @@ def train_ensemble(
     if not (max_members is None or max_members == "auto"):
         max_members = check_positive_int(max_members, "max_members")
     device = resolve_device(device)
+    precision = check_precision(precision, device)
+    if cuda_graphs not in (True, False, "auto"):
+        raise ValueError(f"cuda_graphs must be True, False or 'auto', got {cuda_graphs!r}")
+    if cuda_graphs is True and device.type != "cuda":
+        raise ValueError(f"cuda_graphs=True needs a CUDA device, got {device}; use 'auto' or False")
+    graphs = cuda_graphs is not False and device.type == "cuda"
     for est in members:
         est.to(device)
     sources = _move_once(sources, device, first.dtype)
@@ -405,16 +486,24 @@ def train_ensemble(
         cap = k if max_members is None else max_members
 
     result = EnsembleHistories()
-    result.engines, result.chunks, result.peak_bytes = [], [], 0
+    result.engines, result.chunks, result.graphed, result.peak_bytes = [], [], [], 0
     result.peak_measured = device.type == "cuda"
     settings = dict(steps=steps, batch_size=batch_size, lr=lr, device=device, record=record, check_every=check_every)
-    with using_threads(training_threads() if device.type == "cpu" else None) as n_threads:
+    threads = training_threads() if device.type == "cpu" else None
+    with using_threads(threads) as n_threads, precision_scope(precision, device):
         meta = dict(batch_size=batch_size, lr=lr, device=str(device), threads=n_threads)
+        if precision != "fp32":
+            meta["precision"] = precision
         for lo in range(0, k, cap):
             idx = list(range(lo, min(k, lo + cap)))
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            chunk = _Chunk(*([seq[i] for i in idx] for seq in (members, streams, true_mis, seeds)), **settings)
+            chunk = _Chunk(
+                *([seq[i] for i in idx] for seq in (members, streams, true_mis, seeds)),
+                **settings,
+                precision=precision,
+                graphs=graphs,
+            )
             histories = _train_chunk(chunk, [sources[i] for i in idx], engine, divergence, progress, desc, meta)
             for i, h in zip(idx, histories, strict=True):
                 members[i].history = h
@@ -422,6 +511,7 @@ def train_ensemble(
             result.extend(histories)
             result.engines.append(chunk.engine)
             result.chunks.append(len(idx))
+            result.graphed.append(chunk.graphed)
             if device.type == "cuda":
                 peak = torch.cuda.max_memory_allocated(device)
             else:
@@ -487,6 +577,7 @@ def _train_chunk(chunk: _Chunk, sources, engine, divergence, progress, desc, met
         progress=progress,
         record=chunk.record,
         check_every=chunk.check_every,
+        precision=chunk.precision,
     )
 
 

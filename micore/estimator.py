@@ -57,6 +57,9 @@ class MIEstimator(nn.Module):
     default_batch_size: ClassVar[int] = 64
     # what early stopping on held-out data watches (micore.heldout): the estimate, or the loss
     early_stopping: ClassVar[str] = "estimate"
+    # whether micore.train_ensemble can batch this estimator's step (vmap, or its own _ensemble_step);
+    # False tells a runner ahead of time that K runs would only loop, so it keeps them separate units
+    ensemble_batches: ClassVar[bool] = True
 
     # public method -> the hooks behind it; overriding the public one alone leaves fit/estimate without it
     _PUBLIC_HOOKS: ClassVar[dict] = {
@@ -224,6 +227,7 @@ class MIEstimator(nn.Module):
         check_every: int = 10,
         desc: str | None = None,
         divergence: str = "raise",
+        precision: str = "fp32",
     ) -> TrainingHistory:
         """Trains on a :class:`~micore.tasks.Sampler` or on tensors ``(x, y)``.
 
@@ -249,4 +253,5 @@ class MIEstimator(nn.Module):
             check_every=check_every,
             desc=desc,
             divergence=divergence,
+            precision=precision,
         )

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from .precision import check_precision, forward_precision, precision_scope
 from .tasks import Sampler, Staircase
 from .threads import training_threads, using_threads
 from .validation import check_pair, check_positive_float, check_positive_int
@@ -81,6 +82,7 @@ class TrainingHistory:
     diverged_at: int | None = None
     divergence: str | None = None
     threads: int | None = None  # torch's intra-op threads during the run (see micore.threads)
+    precision: str = "fp32"  # the step's arithmetic (see micore.precision)
     steps: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -263,6 +265,7 @@ def train(
     divergence: str = "raise",
     monitor=None,
     monitor_every: int = 100,
+    precision: str = "fp32",
 ) -> TrainingHistory:
     """Trains ``estimator`` (an :class:`~micore.estimator.MIEstimator`) with Adam.
 
@@ -292,6 +295,9 @@ def train(
             step's update and divergence check); ``True`` stops training there, and the history then
             holds the steps done. Early stopping on held-out data uses it (:mod:`micore.heldout`).
         monitor_every: steps between calls of ``monitor``.
+        precision: ``"fp32"`` (default), ``"tf32"`` (CUDA's matrix units in TF32) or ``"bf16"``
+            (forward pass and loss under bf16 autocast; weights and Adam in float32); see
+            :mod:`micore.precision`. Recorded in the history.
     """
     name = type(estimator).__name__
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -309,6 +315,7 @@ def train(
     if steps is not None and epochs is not None:
         raise ValueError("give steps or epochs, not both")
     device = resolve_device(device)
+    precision = check_precision(precision, device)
     params = [p for p in estimator.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{name} has no trainable parameters: there is nothing to fit")
@@ -325,6 +332,8 @@ def train(
     # small models on a shared CPU: the idle cores (micore.set_threads), restored afterwards
     with using_threads(training_threads() if device.type == "cpu" else None) as n_threads:
         meta = dict(batch_size=batch_size, lr=lr, seed=seed, device=str(device), threads=n_threads)
+        if precision != "fp32":
+            meta["precision"] = precision
         checked, diverged_at, reason = 0, None, None
         bar = tqdm(
             total=steps,
@@ -336,10 +345,11 @@ def train(
         start = time.perf_counter()
         fork_devices = [device] if device.type == "cuda" else []
         estimator.train()
-        with torch.random.fork_rng(devices=fork_devices):
+        with torch.random.fork_rng(devices=fork_devices), precision_scope(precision, device):
             torch.manual_seed(seed)
             for step, (xb, yb) in enumerate(batches()):
-                loss, value = estimator._training_step(xb, yb)
+                with forward_precision(precision, device):
+                    loss, value = estimator._training_step(xb, yb)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

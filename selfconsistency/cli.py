@@ -17,6 +17,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 from micore.heldout import HeldoutConfig
+from micore.precision import PRECISIONS
 
 from . import groundtruth as bench
 from .check_cli import add_check
@@ -158,6 +159,14 @@ def _add_bench(sub) -> None:
         "as fit half the free memory of the device; on the CPU with --jobs N or a local --ray of N slots, also "
         "at most runs/N, so that every worker has work)",
     )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="staircase: the step's arithmetic: fp32 (the paper's), tf32 (CUDA matrix units) or bf16 (autocast "
+        "forward pass, float32 weights and Adam); runs of another precision are stored and tabulated apart "
+        "(default: fp32)",
+    )
     add_execution(p)
     p.set_defaults(func=_run_bench)
 
@@ -213,10 +222,10 @@ def _run_finite(args) -> int:
 
 def _run_bench(args) -> int:
     if args.protocol == "finite":
-        if args.ensemble is not None or args.max_members is not None:
+        if args.ensemble is not None or args.max_members is not None or args.precision is not None:
             raise ValueError(
-                "--ensemble and --max-members are for the staircase: the finite protocol's early stopping "
-                "trains its runs one by one"
+                "--ensemble, --max-members and --precision are for the staircase: the finite protocol's early "
+                "stopping trains its runs one by one, in fp32"
             )
         return _run_finite(args)
     if args.suite is not None:
@@ -248,6 +257,7 @@ def _run_bench(args) -> int:
             steps_per_level=spl,
             batch_size=args.batch_size,
             lr=args.lr,
+            precision=args.precision or "fp32",
         )
         for task in tasks
     ]

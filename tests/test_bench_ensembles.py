@@ -234,3 +234,50 @@ def _numbers(obj) -> torch.Tensor:
 
     walk(obj)
     return torch.tensor(flat, dtype=torch.float64)
+
+
+def test_precision_runs_are_stored_and_tabulated_apart(tmp_path, capsys):
+    """``--precision bf16`` runs (ensembled, as the fp32 ones) get their own files, a config naming the
+    precision and their own table; fp32 runs keep the config they always had (no ``precision`` key),
+    so the tables made before the option stay one protocol with the paper's numbers beside them."""
+    small = ["cpc", "--critic", "separable", "--levels", "2", "--steps-per-level", "20", "--seeds", "2"]
+    small += ["--device", "cpu", "--no-progress", "--out", str(tmp_path)]
+    assert main(["bench", *small]) == 0
+    assert main(["bench", *small, "--precision", "bf16"]) == 0
+    recs = records(tmp_path)
+    assert sorted(recs) == [
+        "gaussian_separable_cpc_seed0.json",
+        "gaussian_separable_cpc_seed0_bf16.json",
+        "gaussian_separable_cpc_seed1.json",
+        "gaussian_separable_cpc_seed1_bf16.json",
+    ]
+    assert "precision" not in recs["gaussian_separable_cpc_seed0.json"]["config"]
+    assert recs["gaussian_separable_cpc_seed0_bf16.json"]["config"]["precision"] == "bf16"
+    assert recs["gaussian_separable_cpc_seed0_bf16.json"]["ensemble_size"] == 2
+    a = recs["gaussian_separable_cpc_seed0.json"]["estimates"]
+    b = recs["gaussian_separable_cpc_seed0_bf16.json"]["estimates"]
+    assert a != b  # bf16 arithmetic, not a copy of the fp32 run
+    table = (tmp_path / "table.md").read_text()
+    assert table.count("### ") == 2 and "lr 0.0005, dim 20, bf16" in table
+
+
+def test_tf32_off_cuda_and_precision_with_finite_are_refused(tmp_path, capsys):
+    args = ["bench", "cpc", "--device", "cpu", "--out", str(tmp_path), "--no-progress", "--precision"]
+    with pytest.raises(SystemExit) as err:
+        main([*args, "tf32"])
+    assert err.value.code == 2 and "precision='tf32' needs a CUDA device" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as err:
+        main([*args, "bf16", "--protocol", "finite", "--task", "gaussian-2-2-0.5"])
+    assert err.value.code == 2 and "--precision are for the staircase" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_runs_that_cannot_batch_stay_separate_units():
+    """gm-flow's step cannot batch (FlowMI.ensemble_batches is False): its seeds stay separate units
+    (which --jobs/--ray run side by side) instead of one ensemble unit that would loop over them."""
+    cfgs = [BenchConfig(task=t, levels=(2.0,), steps_per_level=10) for t in ("gaussian", "cubic")]
+    runs = group_runs(bench_runs(["gm-flow", "cpc"], cfgs, seeds=range(2), device="cpu"))
+    flow = [r for r in runs if r.args[0] == "gm-flow"]
+    cpc = [r for r in runs if r.args[0] == "cpc"]
+    assert len(flow) == 4 and all(r.group is None for r in flow)
+    assert len({r.group.key for r in cpc}) == 1 and all(r.group is not None for r in cpc)

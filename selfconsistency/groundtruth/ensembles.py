@@ -58,11 +58,15 @@ def group_key(name: str, cfg: BenchConfig, device: str) -> tuple:
     """What runs must share to be trained as one model (equal keys: one ensemble).
 
     The protocol apart from the task (each member has its own data stream), the device, and the
-    estimator's :func:`~micore.ensemble_stack.ensemble_signature`.
+    estimator's :func:`~micore.ensemble_stack.ensemble_signature`. ``None`` for an estimator whose
+    step cannot batch (``MIEstimator.ensemble_batches``, e.g. ``gm-flow``): its runs stay separate
+    units of work, which ``--jobs``/``--ray`` run side by side, rather than one unit that loops.
     """
     with torch.random.fork_rng(devices=[]):  # building a module draws weights: leave the caller's RNG alone
-        signature = ensemble_signature(_estimator(name, cfg))
-    return (asdict(replace(cfg, task="gaussian")), str(device), signature)
+        est = _estimator(name, cfg)
+    if not type(est).ensemble_batches:
+        return None
+    return (asdict(replace(cfg, task="gaussian")), str(device), ensemble_signature(est))
 
 
 def _hashable(key: tuple) -> tuple:
@@ -91,8 +95,10 @@ def group_runs(runs: Sequence[Run], *, ensemble: str = "auto", max_members: int 
     for i, run in enumerate(runs):
         name, cfg, _seed, device = run.args
         if (name, cfg, device) not in keys:
-            keys[(name, cfg, device)] = _hashable(group_key(name, cfg, device))
-        members.setdefault(keys[(name, cfg, device)], []).append(i)
+            key = group_key(name, cfg, device)
+            keys[(name, cfg, device)] = None if key is None else _hashable(key)
+        if keys[(name, cfg, device)] is not None:
+            members.setdefault(keys[(name, cfg, device)], []).append(i)
     out = list(runs)
     used: set[str] = set()
     for indices in members.values():
@@ -171,7 +177,8 @@ def train_group(member_args: Sequence[tuple], max_members: int | None = None, pr
     member_args = [tuple(a) for a in member_args]
     if not member_args:
         return []
-    keys = {_hashable(group_key(*spec)) for spec in dict.fromkeys((n, c, d) for n, c, _, d in member_args)}
+    specs = dict.fromkeys((n, c, d) for n, c, _, d in member_args)
+    keys = {None if key is None else _hashable(key) for key in (group_key(*spec) for spec in specs)}
     if len(keys) != 1:
         raise ValueError("train_group: the runs differ in protocol, device or architecture; group them by group_key")
     estimators = []
@@ -204,6 +211,7 @@ def _train_chunk(member_args: list[tuple], estimators: list, progress: bool) -> 
         divergence="member",
         max_members=None,
         desc=f"{tasks} {names} x{len(member_args)}",
+        precision=cfg0.precision,
     )
     wall = time.perf_counter() - start
     (engine,) = histories.engines
@@ -216,7 +224,7 @@ def _train_chunk(member_args: list[tuple], estimators: list, progress: bool) -> 
             {
                 "estimator": name,
                 "seed": seed,
-                "config": asdict(cfg),
+                "config": cfg.record(),
                 "kind": est.kind,
                 "diverged_at": hist.diverged_at,
                 "estimates": hist.estimate,

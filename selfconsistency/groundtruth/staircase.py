@@ -17,6 +17,7 @@ import torch
 
 from micore import TrainingDiverged
 from micore import resolve_device as micore_resolve_device
+from micore.precision import PRECISIONS, check_precision
 from micore.tasks import Staircase
 
 from ..registry import canonical_name, family, make_factory
@@ -50,8 +51,12 @@ class BenchConfig:
     batch_size: int = 64
     lr: float = 5e-4
     dim: int = 20
+    # the step's arithmetic (micore.precision); fp32 is the paper's and is left out of stored configs
+    precision: str = "fp32"
 
     def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if self.critic not in ("joint", "separable"):
@@ -60,6 +65,14 @@ class BenchConfig:
 
     def staircase(self) -> Staircase:
         return Staircase(self.levels, self.steps_per_level, self.dim, cubic=self.task == "cubic")
+
+    def record(self) -> dict:
+        """The config as stored in a run record: ``precision`` only when it is not fp32, so that runs
+        made before the option existed keep their protocol."""
+        out = asdict(self)
+        if out["precision"] == "fp32":
+            del out["precision"]
+        return out
 
 
 # The README's quick default: the seed's architecture and batch, a short staircase (about a minute
@@ -72,7 +85,8 @@ def _slug(name: str) -> str:
 
 
 def run_path(out: Path, cfg: BenchConfig, name: str, seed: int) -> Path:
-    return Path(out) / "runs" / f"{cfg.task}_{cfg.critic}_{_slug(name)}_seed{seed}.json"
+    precision = "" if cfg.precision == "fp32" else f"_{cfg.precision}"
+    return Path(out) / "runs" / f"{cfg.task}_{cfg.critic}_{_slug(name)}_seed{seed}{precision}.json"
 
 
 def _factory(name: str, cfg: BenchConfig):
@@ -90,7 +104,7 @@ def run_one(name: str, cfg: BenchConfig, seed: int, device=None, progress: bool 
     """Trains one estimator on the staircase and returns its per-step record."""
     torch.manual_seed(seed)  # weight initialisation
     est = _factory(name, cfg)((cfg.dim,), (cfg.dim,))
-    record = {"estimator": name, "seed": seed, "config": asdict(cfg), "kind": est.kind, "diverged_at": None}
+    record = {"estimator": name, "seed": seed, "config": cfg.record(), "kind": est.kind, "diverged_at": None}
     try:
         hist = est.fit(
             cfg.staircase(),
@@ -100,6 +114,7 @@ def run_one(name: str, cfg: BenchConfig, seed: int, device=None, progress: bool 
             device=device,
             progress=progress,
             desc=f"{cfg.task} {name} seed {seed}",
+            precision=cfg.precision,
         )
     except TrainingDiverged as err:
         hist = err.history
@@ -160,7 +175,7 @@ def check_run(rec: dict) -> str | None:
 
 
 def _validator(cfg: BenchConfig, relpath: str):
-    expected = _jsonable(asdict(cfg))
+    expected = _jsonable(cfg.record())
 
     def validate(rec: dict) -> None:
         if rec.get("config") != expected:
@@ -180,14 +195,17 @@ def bench_runs(estimators, cfgs, seeds=(0,), device=None) -> list[Run]:
         for name in names:
             _factory(name, cfg)  # fail fast on bad names, before anything runs
     device = resolve_device(device)
+    for cfg in cfgs:
+        check_precision(cfg.precision, torch.device(device))  # tf32 off CUDA: refused before anything runs
     runs = []
     for cfg in cfgs:
+        suffix = "" if cfg.precision == "fp32" else f" {cfg.precision}"
         for name in names:
             for seed in seeds:
                 relpath = str(run_path(Path(), cfg, name, seed))
                 runs.append(
                     Run(
-                        key=f"{cfg.task} {cfg.critic} {name} seed {seed}",
+                        key=f"{cfg.task} {cfg.critic} {name} seed {seed}{suffix}",
                         relpath=relpath,
                         fn=run_one,
                         args=(name, cfg, seed, device),

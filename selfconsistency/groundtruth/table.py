@@ -33,12 +33,20 @@ __all__ = [
 # Song & Ermon App. B.1, the protocol of their Table 2 (joint critic): only runs made with it are
 # comparable with the numbers in reference.py
 PAPER_PROTOCOL = dict(
-    critic="joint", levels=[float(m) for m in MI_LEVELS], steps_per_level=4000, batch_size=64, lr=5e-4, dim=20
+    critic="joint",
+    levels=[float(m) for m in MI_LEVELS],
+    steps_per_level=4000,
+    batch_size=64,
+    lr=5e-4,
+    dim=20,
+    precision="fp32",
 )
 
 
 def protocol_of(config: dict) -> dict:
-    """The part of a run's config that makes runs comparable (all of it but the task)."""
+    """The part of a run's config that makes runs comparable (all of it but the task); a config
+    without ``precision`` (fp32, and every run made before the option) is fp32."""
+    config = {"precision": "fp32", **config}
     return {k: [float(m) for m in config[k]] if k == "levels" else config[k] for k in PAPER_PROTOCOL}
 
 
@@ -51,6 +59,7 @@ def _heading(protocol: dict) -> str:
     return (
         f"{protocol['critic']} critic, MI {levels} nats, {protocol['steps_per_level']} steps per level, "
         f"batch {protocol['batch_size']}, lr {protocol['lr']:g}, dim {protocol['dim']}"
+        + ("" if protocol["precision"] == "fp32" else f", {protocol['precision']}")
     )
 
 

@@ -1,0 +1,162 @@
+"""Precision options (fp32 / TF32 / bf16 autocast) and CUDA-graph ensembles (issue 10).
+
+On the CPU: bf16 really changes the arithmetic (the runs move away from float32's by far more than
+float32 rounding, 1e-6 here, yet stay within bf16's reach), TF32 is refused off CUDA, bad values
+name the argument, and an ensemble in bf16 trains its members as bf16 one-by-one runs would.
+On CUDA (skipped without one): graph replay reproduces the eager ensemble, which reproduces the
+one-by-one runs, for every family (ReMINE's step changes Python state, so it stays eager).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from discmi import ESTIMATORS, JointCritic, SeparableCritic
+from micore import train
+from micore.ensemble import train_ensemble
+from micore.precision import check_precision, forward_precision, precision_scope
+from micore.tasks import CorrelatedGaussian
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+DIM, BATCH, STEPS, LR = 4, 16, 50, 5e-4
+SEEDS = [11, 12, 13]
+TASKS = [CorrelatedGaussian(DIM, 0.5), CorrelatedGaussian(DIM, 1.5), CorrelatedGaussian(DIM, 3.0, cubic=True)]
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+def build(name: str, critic: str, k: int = 3, device: str = "cpu") -> list:
+    base, _, arg = name.partition(":")
+    out = []
+    for i in range(k):
+        torch.manual_seed(100 + i)
+        c = JointCritic(DIM, DIM, hidden=(32, 32)) if critic == "joint" else SeparableCritic(DIM, DIM, (32, 32), 8)
+        torch.manual_seed(200 + i)
+        out.append(ESTIMATORS[base].build(arg or None, (DIM,), (DIM,), critic=c).to(device))
+    return out
+
+
+def run(est, task, seed, **kwargs):
+    return train(est, task, seed=seed, steps=STEPS, batch_size=BATCH, lr=LR, progress=False, **kwargs)
+
+
+def gap(a, b) -> float:
+    return (torch.tensor(a.estimate) - torch.tensor(b.estimate)).abs().max().item()
+
+
+def test_bf16_changes_the_arithmetic_within_its_precision():
+    """bf16 keeps 8 bits of mantissa (relative rounding 2^-9 = 2e-3 per product): over 50 steps the
+    batch estimates move from float32's by more than float32 rounding could (1e-5) and by less than
+    0.1 nats (estimates here are 0.1-1 nats; measured largest gap over 4 seeds: 0.035-0.041)."""
+    (a,), (b,) = build("smile:5", "joint", 1), build("smile:5", "joint", 1)
+    h32 = run(a, TASKS[1], 3)
+    h16 = run(b, TASKS[1], 3, precision="bf16")
+    assert h32.precision == "fp32" and h16.precision == "bf16"
+    assert 1e-5 < gap(h16, h32) < 0.1
+    assert all(p.dtype == torch.float32 for p in b.parameters())  # master weights stay float32
+
+
+def test_forward_precision_casts_matmuls_and_scope_restores_tf32_switches():
+    with forward_precision("bf16", torch.device("cpu")):
+        assert (torch.ones(2, 3) @ torch.ones(3, 2)).dtype == torch.bfloat16
+    with forward_precision("fp32", torch.device("cpu")):
+        assert (torch.ones(2, 3) @ torch.ones(3, 2)).dtype == torch.float32
+    before = torch.backends.cuda.matmul.allow_tf32
+    with precision_scope("fp32", torch.device("cpu")):
+        pass
+    assert torch.backends.cuda.matmul.allow_tf32 == before
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"precision": "fp16"}, "precision must be one of"),
+        ({"precision": "tf32"}, "precision='tf32' needs a CUDA device"),
+        ({"precision": None}, "precision must be one of"),
+    ],
+)
+def test_bad_precision_names_the_argument(kwargs, fragment):
+    (est,) = build("nwj", "joint", 1)
+    with pytest.raises(ValueError, match=fragment):
+        run(est, TASKS[0], 0, device="cpu", **kwargs)
+    with pytest.raises(ValueError, match=fragment):
+        train_ensemble(build("nwj", "joint", 2), TASKS[0], seeds=[0, 1], steps=5, device="cpu", **kwargs)
+
+
+@pytest.mark.parametrize("value, fragment", [(True, "cuda_graphs=True needs a CUDA"), ("yes", "cuda_graphs must")])
+def test_bad_cuda_graphs_names_the_argument(value, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        train_ensemble(build("nwj", "joint", 2), TASKS[0], seeds=[0, 1], steps=5, device="cpu", cuda_graphs=value)
+
+
+def test_check_precision_accepts_tf32_on_cuda_devices_only():
+    assert check_precision("tf32", torch.device("cuda")) == "tf32"  # no CUDA needed to check the name
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        check_precision("tf32", torch.device("cpu"))
+
+
+def test_bf16_ensemble_matches_bf16_one_by_one_runs():
+    """Batched and one-run kernels may round differently before the bf16 cast, so a product could land
+    one bf16 step (0.4%) apart; measured on this CPU: identical (0 for cpc, smile:5, mine, nwj, both
+    critics). Tolerance 0.005 nats: a third of what bf16 against fp32 moves these runs (0.015-0.019),
+    so an ensemble that dropped the autocast fails."""
+    ens, ref = build("cpc", "separable"), build("cpc", "separable")
+    hs = train_ensemble(ens, TASKS, seeds=SEEDS, steps=STEPS, batch_size=BATCH, lr=LR, progress=False, precision="bf16")
+    assert hs.graphed == [False]
+    for h, est, task, seed in zip(hs, ref, TASKS, SEEDS, strict=True):
+        r = run(est, task, seed, precision="bf16")
+        assert h.precision == "bf16"
+        assert gap(h, r) < 0.005
+
+
+FAMILIES = ["nwj", "tuba", "dv", "mine", "cpc", "js", "interpolated", "smile:5", "smile:inf", "remine"]
+
+
+@cuda
+@pytest.mark.parametrize("critic", ["joint", "separable"])
+@pytest.mark.parametrize("name", FAMILIES)
+def test_cuda_graph_ensemble_reproduces_eager_and_one_by_one(name, critic):
+    """Replay runs the eager step's kernels: equal to the eager ensemble up to rounding (same
+    tolerance as tests/test_ensemble.py: 1e-4, MINE 1e-3), and so to the one-by-one CUDA runs."""
+    tol = 1e-3 if name == "mine" else 1e-4
+    kwargs = dict(seeds=SEEDS, steps=STEPS, batch_size=BATCH, lr=LR, progress=False, device="cuda")
+    graphed = train_ensemble(build(name, critic, device="cuda"), TASKS, **kwargs)
+    eager = train_ensemble(build(name, critic, device="cuda"), TASKS, cuda_graphs=False, **kwargs)
+    assert graphed.graphed == [name != "remine"] and eager.graphed == [False]
+    singles = build(name, critic, device="cuda")
+    ref = [run(e, t, s, device="cuda") for e, t, s in zip(singles, TASKS, SEEDS, strict=True)]
+    for g, e, r in zip(graphed, eager, ref, strict=True):
+        assert gap(g, e) < tol and gap(g, r) < tol
+        torch.testing.assert_close(torch.tensor(g.loss), torch.tensor(r.loss), atol=tol, rtol=tol)
+
+
+@cuda
+def test_cuda_graph_member_divergence_continues_eagerly():
+    """A member whose data turn NaN is dropped; the graph is discarded and the others train on."""
+    x, y = TASKS[1].sample(1024, seed=0)
+    bad = (x.clone(), y.clone())
+    bad[0][BATCH * 10 :] = float("nan")
+    hs = train_ensemble(
+        build("smile:5", "joint", device="cuda"),
+        [(x, y), bad, (x, y)],
+        seeds=SEEDS,
+        steps=STEPS,
+        batch_size=BATCH,
+        lr=LR,
+        progress=False,
+        device="cuda",
+    )
+    assert hs[1].diverged_at is not None and hs[0].diverged_at is None and hs[2].diverged_at is None
+    assert len(hs[0].loss) == STEPS and hs.graphed == [True]
+
+
+@cuda
+@pytest.mark.parametrize("precision", ["tf32", "bf16"])
+def test_cuda_precisions_train_and_record(precision):
+    kwargs = dict(seeds=SEEDS, steps=STEPS, batch_size=BATCH, lr=LR, progress=False, device="cuda")
+    hs = train_ensemble(build("smile:5", "joint", device="cuda"), TASKS, precision=precision, **kwargs)
+    ref = train_ensemble(build("smile:5", "joint", device="cuda"), TASKS, **kwargs)
+    for h, r in zip(hs, ref, strict=True):
+        assert h.precision == precision
+        assert gap(h, r) < 0.1
