@@ -71,5 +71,6 @@ def forward_precision(precision: str, device: torch.device) -> contextlib.Abstra
     forward's casts by itself.
     """
     if precision == "bf16":
-        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+        # no cast cache: a step captured as a CUDA graph must recast the weights Adam updated in place
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, cache_enabled=False)
     return contextlib.nullcontext()
