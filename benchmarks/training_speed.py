@@ -290,9 +290,9 @@ def ensembles(
 ) -> list[dict]:
     """Each K for about ``budget_s`` seconds (at least 2 steps), against K one-by-one runs."""
     rows = []
-    cap = 2000 if device.type == "cuda" else 200
+    low, cap = (30, 2000) if device.type == "cuda" else (2, 200)
     for k in sizes:
-        steps = max(2, min(cap, int(budget_s / (k * one_run_s))))
+        steps = max(low, min(cap, int(budget_s / (k * one_run_s))))
         r = ensemble_run(critic, k, steps, device, **options)
         s = r["seconds_per_step"]
         row = {
