@@ -209,8 +209,11 @@ def interpolated_lower_bound(log_r: Tensor, alpha: float) -> Tensor:
     else:
         baseline = torch.logaddexp(loo + math.log(alpha), torch.full_like(loo, math.log1p(-alpha)))
     offdiag = _offdiag_mask(n, log_r.device)
-    joint = (log_r.diagonal()[None, :] - baseline)[offdiag].mean()
-    marginal = torch.exp(log_r - baseline.diagonal()[None, :])[offdiag].mean()
+    pairs = n * (n - 1)
+    # masked sums, not x[offdiag]: boolean indexing sizes its output on the host (a sync that a CUDA
+    # graph cannot capture); the same off-diagonal means
+    joint = torch.where(offdiag, log_r.diagonal()[None, :] - baseline, 0.0).sum() / pairs
+    marginal = torch.where(offdiag, torch.exp(log_r - baseline.diagonal()[None, :]), 0.0).sum() / pairs
     return 1.0 + joint - marginal
 
 

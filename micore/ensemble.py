@@ -172,6 +172,15 @@ def _plain_state(module: torch.nn.Module) -> dict:
     }
 
 
+def changed_state(module: torch.nn.Module, before: dict) -> list[str]:
+    """The plain attributes (``"estimator.<submodule>.<name>"``) that differ from ``before``
+    (a :func:`_plain_state`): Python state a step changed, which a CUDA graph's replay would not."""
+    now = _plain_state(module)
+    return sorted(
+        ".".join(filter(None, ("estimator", m, a))) for (m, a), v in now.items() if before.get((m, a), v) != v
+    )
+
+
 def _sync_plain_state(template: torch.nn.Module, before: dict, members) -> None:
     """Copies the plain attributes the step changed on the template (shared by all members) to them."""
     changed = {key: v for key, v in _plain_state(template).items() if before.get(key, v) != v}
@@ -341,8 +350,7 @@ class _Chunk:
 
     def _capture(self, step_fn, stack, optimizer, xb: Tensor, yb: Tensor, template, before: dict):
         """The step as a :class:`~micore.ensemble_graph.GraphedStep`, or ``None`` (with a warning) when it cannot be."""
-        now = _plain_state(template)
-        changed = sorted(f"{m or 'estimator'}.{a}" for (m, a), v in now.items() if before.get((m, a), v) != v)
+        changed = changed_state(template, before)
         if changed:
             self.graph_note = f"its step changes Python state ({', '.join(changed)}), which a replay would not"
             return None

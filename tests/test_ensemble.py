@@ -293,11 +293,12 @@ def test_user_vmappable_critic_runs_batched_without_warning():
 def test_chunks_and_memory():
     """max_members splits the members into chunks; results do not change; memory is reported."""
     ens, ref = members("mine", "separable"), members("mine", "separable")
-    hs = train_ensemble(ens, TASKS, seeds=SEEDS, steps=20, batch_size=BATCH, lr=LR, progress=False, max_members=2)
+    kwargs = dict(seeds=SEEDS, steps=20, batch_size=BATCH, lr=LR, progress=False, device="cpu")
+    hs = train_ensemble(ens, TASKS, max_members=2, **kwargs)  # the CPU: memory is K x the estimate
     assert hs.chunks == [2, 1] and hs.engines == ["batched", "batched"]
     for h, e, d, s in zip(hs, ref, TASKS, SEEDS, strict=True):
-        assert_same_run(h, train(e, d, seed=s, steps=20, batch_size=BATCH, lr=LR, progress=False))
-    per = member_memory(ens[0], BATCH)
+        assert_same_run(h, train(e, d, seed=s, steps=20, batch_size=BATCH, lr=LR, progress=False, device="cpu"))
+    per = member_memory(ens[0], BATCH, "cpu")
     params = sum(p.numel() * p.element_size() for p in ens[0].parameters())
     assert per["parameters"] >= 4 * params and per["activations"] > 0
     assert hs.peak_bytes == 2 * sum(per.values()) and not hs.peak_measured
