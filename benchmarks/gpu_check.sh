@@ -13,6 +13,11 @@
 #      Figure 4-6 protocol (masking settings) on MNIST-shaped data (images.tar.xz).
 # Each part has its own time limit, so a slow part cannot take the others' results with it.
 #
+# Run once on an H200 (2026-11-25, commit 85e7e1c; benchmarks/results/gpu_h200/): parts 1-2 as planned;
+# part 3 did not finish in 300 s (72 of 162 runs: the 14 worker processes time-slice the GPU, each
+# six-member ensemble ~12x slower than alone), so part 4 found no free GPU either. Kept as run, for
+# the record; on one GPU prefer one process (no --jobs), as benchmarks/gpu_precision.sh does.
+#
 #   bash benchmarks/gpu_check.sh                       # on the GPU machine (OUT set by the device tool)
 #   TINY=1 DEVICE=cpu OUT=/tmp/gc bash benchmarks/gpu_check.sh   # a few seconds a part: checks the script
 set -u

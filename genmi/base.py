@@ -112,6 +112,7 @@ class GenerativeMI(MIEstimator):
         desc: str | None = None,
         divergence: str = "raise",
         precision: str = "fp32",
+        compile: bool = False,
     ):
         """As :meth:`micore.MIEstimator.fit`; image tensors are first checked to lie in ``[0, 1]``."""
         if y is not None and any(self.pixels):
@@ -131,4 +132,5 @@ class GenerativeMI(MIEstimator):
             desc=desc,
             divergence=divergence,
             precision=precision,
+            compile=compile,
         )

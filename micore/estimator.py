@@ -228,6 +228,7 @@ class MIEstimator(nn.Module):
         desc: str | None = None,
         divergence: str = "raise",
         precision: str = "fp32",
+        compile: bool = False,
     ) -> TrainingHistory:
         """Trains on a :class:`~micore.tasks.Sampler` or on tensors ``(x, y)``.
 
@@ -254,4 +255,5 @@ class MIEstimator(nn.Module):
             desc=desc,
             divergence=divergence,
             precision=precision,
+            compile=compile,
         )
