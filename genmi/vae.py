@@ -8,6 +8,7 @@ are replaced by the importance-weighted bound (Burda et al. 2016) with ``K`` sam
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -215,6 +216,10 @@ class VAEMI(GenerativeMI):
     """
 
     default_lr = 1e-4
+
+    # the reparameterised draws inside the step: one generator cannot give each member of a vmap its
+    # own seed's stream, so ensembles of VAEMI loop (micore.train_ensemble)
+    ensemble_batches: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -133,6 +133,23 @@ def add_check(sub) -> None:
         "files; where --out cannot be written the verdicts are still printed, and the exit status is 1 "
         "(default: off)",
     )
+    p.add_argument(
+        "--ensemble",
+        choices=("auto", "off"),
+        default=None,
+        help="auto: the cells of an estimator that share an input shape train as one batched model "
+        "(micore.train_ensemble; each cell's record written as its own, equal to a one-by-one cell's up to "
+        "float rounding); off: cell by cell (default: auto on CUDA, off on the CPU, where the conv critic is "
+        "compute-bound and gains little)",
+    )
+    p.add_argument(
+        "--max-members",
+        type=count,
+        default=None,
+        metavar="K",
+        help="at most K cells in one ensemble (default: as many as fit half the free memory; on the CPU with "
+        "--jobs N, also at most cells/N)",
+    )
     add_execution(p)
     p.set_defaults(func=run_check)
 
@@ -169,6 +186,15 @@ def check_runs(args) -> RunsFailed | None:
     ]
     # a truncated or incomplete cell file found in --out is named and redone, not used
     runs = [dataclasses.replace(r, check=check_cell) for p in plans for r in p.runs]
+    device = runs[0].args[7] if runs else "cpu"
+    if (args.ensemble or ("auto" if device.startswith("cuda") else "off")) == "auto":
+        from .groundtruth.ensembles import parallel_cap
+        from .images.ensembles import group_cells
+
+        cap = args.max_members if args.max_members is not None else parallel_cap(len(runs), executor, device)
+        runs = group_cells(runs, max_members=cap)
+    elif args.max_members is not None:
+        raise ValueError("--max-members needs ensembles: --ensemble auto (the default on CUDA)")
     try:
         execute(
             runs, args.out, executor, progress=not args.no_progress, log=tqdm.write, desc=f"check on {args.dataset}"

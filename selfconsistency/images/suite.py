@@ -333,6 +333,7 @@ def run(
     progress: bool = True,
     log: Callable[[str], None] | None = None,
     executor=None,
+    ensemble: str | None = None,
 ) -> Report:
     """Runs the self-consistency tests of Song & Ermon (Sec. 6.2, App. B.2) for one estimator.
 
@@ -360,9 +361,14 @@ def run(
             :class:`~selfconsistency.executors.RayExecutor` need ``make`` to be a name or a module-level
             factory). A cell that raises is recorded and the others go on;
             :class:`~selfconsistency.runner.RunsFailed` is raised at the end.
+        ensemble: ``"auto"``: cells sharing an input shape train as one batched model
+            (:mod:`~selfconsistency.images.ensembles`); ``"off"``: cell by cell; ``None`` (default):
+            ``"auto"`` on CUDA, ``"off"`` on the CPU.
     Returns:
         a :class:`~selfconsistency.images.report.Report` of this estimator's cells.
     """
+    if ensemble not in (None, "auto", "off"):
+        raise ValueError(f"ensemble must be 'auto', 'off' or None, got {ensemble!r}")
     p = plan(
         make,
         dataset,
@@ -378,5 +384,10 @@ def run(
         download=download,
         dp_offset=dp_offset,
     )
-    outcome = execute(p.runs, out, executor, progress=progress, log=log, desc=f"{p.name} on {dataset}")
+    runs = p.runs
+    if (ensemble or ("auto" if p.runs and p.runs[0].args[7].startswith("cuda") else "off")) == "auto":
+        from .ensembles import group_cells  # imports this module
+
+        runs = group_cells(runs)
+    outcome = execute(runs, out, executor, progress=progress, log=log, desc=f"{p.name} on {dataset}")
     return Report(list(outcome.records.values()), tolerances, settings)
