@@ -15,7 +15,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from discmi import ESTIMATORS, JointCritic, SeparableCritic
 from micore import train
-from micore.ensemble import _plain_state, changed_state, train_ensemble
+from micore.ensemble import train_ensemble
+from micore.ensemble_chunk import _plain_state, changed_state
 from micore.precision import check_precision, forward_precision, precision_scope
 from micore.tasks import CorrelatedGaussian
 
