@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .ensemble_graph import WARMUP_STEPS, GraphedStep, graph_adam
+from .ensemble_graph import WARMUP_STEPS, GraphedStep
 from .ensemble_stack import StackedMembers, vmapped_training_step
 from .precision import forward_precision
 from .training import LOSS_FLOOR, LOSS_GROWTH, RANGE_SLACK, TrainingHistory, _Watch
@@ -28,16 +28,17 @@ from .training import LOSS_FLOOR, LOSS_GROWTH, RANGE_SLACK, TrainingHistory, _Wa
 __all__ = ["Chunk", "changed_state"]
 
 
-def _adam(params: list[Tensor], lr: float) -> torch.optim.Optimizer:
+def _adam(params: list[Tensor], lr: float, capturable: bool = False) -> torch.optim.Optimizer:
     """Adam with ``train``'s settings; the fused kernel (one pass over memory) where torch has one.
 
     On K stacked members the single-tensor Adam that ``train`` uses costs more than the forward
     pass (13 ms of a 30 ms step at K = 32 on 2 CPU cores); the fused one the same formula at a tenth.
+    ``capturable``: the step counter on the device, so that a CUDA graph can replay the update.
     """
     try:
-        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), fused=True)
+        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), fused=True, capturable=capturable)
     except (RuntimeError, ValueError, TypeError):  # no fused kernel for this device or dtype
-        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), foreach=True)
+        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), foreach=True, capturable=capturable)
 
 
 def _plain_state(module: torch.nn.Module) -> dict:
@@ -50,18 +51,20 @@ def _plain_state(module: torch.nn.Module) -> dict:
     }
 
 
+def _changed(module: torch.nn.Module, before: dict) -> dict:
+    """The plain attributes of ``module`` that differ from ``before`` (a :func:`_plain_state`), with their values."""
+    return {key: v for key, v in _plain_state(module).items() if before.get(key, v) != v}
+
+
 def changed_state(module: torch.nn.Module, before: dict) -> list[str]:
     """The plain attributes (``"estimator.<submodule>.<name>"``) that differ from ``before``
     (a :func:`_plain_state`): Python state a step changed, which a CUDA graph's replay would not."""
-    now = _plain_state(module)
-    return sorted(
-        ".".join(filter(None, ("estimator", m, a))) for (m, a), v in now.items() if before.get((m, a), v) != v
-    )
+    return sorted(".".join(filter(None, ("estimator", m, a))) for m, a in _changed(module, before))
 
 
 def _sync_plain_state(template: torch.nn.Module, before: dict, members) -> None:
     """Copies the plain attributes the step changed on the template (shared by all members) to them."""
-    changed = {key: v for key, v in _plain_state(template).items() if before.get(key, v) != v}
+    changed = _changed(template, before)
     for member in members:
         modules = dict(member.named_modules())
         for (name, attr), value in changed.items():
@@ -114,7 +117,7 @@ class Chunk:
         template, step_fn, used = self.step_function(engine)
         before = _plain_state(template)
         stack = StackedMembers(self.members, self.device)
-        optimizer = (graph_adam if self.graphs else _adam)(stack.trainable(), self.lr)
+        optimizer = _adam(stack.trainable(), self.lr, capturable=self.graphs)
         graphed, side = None, torch.cuda.Stream(self.device) if self.graphs else None
         losses = torch.zeros(self.steps, self.k, device=self.device, dtype=torch.float64)
         values = torch.full((self.steps, self.k), math.nan, device=self.device, dtype=torch.float64)

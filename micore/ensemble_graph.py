@@ -5,13 +5,13 @@ kernels of microseconds each, so the time goes to launching them from Python, no
 A CUDA graph records the kernels of one step once and replays them with a single launch; the
 parameters, Adam's state, the batch and the outputs live at fixed addresses, so each step copies
 its batch into the graph's input tensors, replays, and reads the loss and value from its outputs.
-The arithmetic is the eager step's, kernel for kernel (``tests/test_ensemble.py`` compares them
-on CUDA), so the members' histories do not change.
+The arithmetic is the eager step's, kernel for kernel (``tests/test_precision_graphs.py`` compares
+them on CUDA), so the members' histories do not change.
 
 What a graph cannot hold, and how it is handled:
 
 * Python state the step changes (ReMINE's window slot, a counter): a replay would not change it.
-  :func:`changes_plain_state` is checked on an eager step first; such a step stays eager.
+  :func:`~micore.ensemble_chunk.changed_state` is checked after the eager steps; such a step stays eager.
 * a host sync inside the step (``.item()``, a data-dependent branch): capture fails; the chunk
   warns and goes on eagerly, from the same state (a capture runs nothing).
 * a change of K (a diverged member dropped): the graph is discarded and the chunk goes on eagerly.
@@ -66,11 +66,3 @@ class GraphedStep:
         self.y.copy_(y)
         self.graph.replay()
         return self.loss, self.value
-
-
-def graph_adam(params: list[Tensor], lr: float) -> torch.optim.Optimizer:
-    """``train``'s Adam, with its step counter on the device so that a graph can replay it."""
-    try:
-        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), fused=True, capturable=True)
-    except (RuntimeError, ValueError, TypeError):
-        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), foreach=True, capturable=True)

@@ -322,6 +322,7 @@ def train(
         raise ValueError("give steps or epochs, not both")
     device = resolve_device(device)
     precision = check_precision(precision, device)
+    step_fn = _Step(estimator, compile)  # torch.compile is lazy: this only checks and wraps
     params = [p for p in estimator.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{name} has no trainable parameters: there is nothing to fit")
@@ -353,7 +354,6 @@ def train(
         estimator.train()
         with torch.random.fork_rng(devices=fork_devices), precision_scope(precision, device):
             torch.manual_seed(seed)
-            step_fn = _Step(estimator, compile)
             for step, (xb, yb) in enumerate(batches()):
                 with forward_precision(precision, device):
                     loss, value = step_fn(xb, yb)
