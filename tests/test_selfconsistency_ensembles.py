@@ -53,7 +53,7 @@ def test_train_cells_refuses_mixed_shapes_and_bad_caps():
     pair = next(r.args for r in p.runs if r.args[2].endswith(("-dp", "-add")))
     with pytest.raises(ValueError, match="differ in estimator, configuration, device or input shape"):
         train_cells([single, pair])
-    with pytest.raises(ValueError, match="max_members must be >= 1"):
+    with pytest.raises(ValueError, match="max_members must be an int >= 1, got 0"):
         group_cells(p.runs, max_members=0)
 
 

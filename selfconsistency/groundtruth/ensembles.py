@@ -69,7 +69,9 @@ def group_key(name: str, cfg: BenchConfig, device: str) -> tuple:
     return (asdict(replace(cfg, task="gaussian")), str(device), ensemble_signature(est))
 
 
-def _hashable(key: tuple) -> tuple:
+def _hashable(key: tuple | None) -> tuple | None:
+    if key is None:  # an estimator that cannot batch
+        return None
     protocol, device, signature = key
     return (tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in protocol.items())), device, signature)
 
@@ -95,8 +97,7 @@ def group_runs(runs: Sequence[Run], *, ensemble: str = "auto", max_members: int 
     for i, run in enumerate(runs):
         name, cfg, _seed, device = run.args
         if (name, cfg, device) not in keys:
-            key = group_key(name, cfg, device)
-            keys[(name, cfg, device)] = None if key is None else _hashable(key)
+            keys[(name, cfg, device)] = _hashable(group_key(name, cfg, device))
         if keys[(name, cfg, device)] is not None:
             members.setdefault(keys[(name, cfg, device)], []).append(i)
     out = list(runs)
@@ -177,8 +178,7 @@ def train_group(member_args: Sequence[tuple], max_members: int | None = None, pr
     member_args = [tuple(a) for a in member_args]
     if not member_args:
         return []
-    specs = dict.fromkeys((n, c, d) for n, c, _, d in member_args)
-    keys = {None if key is None else _hashable(key) for key in (group_key(*spec) for spec in specs)}
+    keys = {_hashable(group_key(*spec)) for spec in dict.fromkeys((n, c, d) for n, c, _, d in member_args)}
     if len(keys) != 1:
         raise ValueError("train_group: the runs differ in protocol, device or architecture; group them by group_key")
     estimators = []

@@ -26,6 +26,7 @@ from dataclasses import replace
 import torch
 
 from micore import TrainingDiverged, train_ensemble
+from micore.validation import check_positive_int
 
 from ..runner import Group, Run
 from .settings import measure_shapes
@@ -34,11 +35,15 @@ from .suite import _build, _images, _pairs, _resolve
 __all__ = ["group_cells", "train_cells"]
 
 
+def _is_pair(measure: str) -> bool:
+    """The ``-dp``/``-add`` measures pair two images on the channels (:func:`~.settings.measure_shapes`)."""
+    return measure.endswith(("-dp", "-add"))
+
+
 def _key(args: tuple):
     """What cells must share to train as one model: estimator, configuration, device, data, input shape."""
     make, name, measure, _t, _seed, config, data_root, device = args
-    pair = measure.endswith(("-dp", "-add"))
-    return (name, repr(make), json.dumps(config, sort_keys=True), str(data_root), device, pair)
+    return (name, repr(make), json.dumps(config, sort_keys=True), str(data_root), device, _is_pair(measure))
 
 
 def _batches(make, config: dict, data_root, device: str) -> bool:
@@ -52,10 +57,8 @@ def _batches(make, config: dict, data_root, device: str) -> bool:
 def group_cells(runs: Sequence[Run], *, max_members: int | None = None) -> list[Run]:
     """``runs`` (cells from :func:`~.suite.plan`) with a :class:`~selfconsistency.runner.Group` on those that
     can share one model; a cell with no partner, or of an estimator that cannot batch, stays alone."""
-    if max_members is not None and (isinstance(max_members, bool) or not isinstance(max_members, int)):
-        raise ValueError(f"max_members must be an int >= 1 or None, got {max_members!r}")
-    if max_members is not None and max_members < 1:
-        raise ValueError(f"max_members must be >= 1, got {max_members}")
+    if max_members is not None:
+        check_positive_int(max_members, "max_members")
     runs = list(runs)
     members: dict[tuple, list[int]] = {}
     batches: dict[tuple, bool] = {}
@@ -71,7 +74,7 @@ def group_cells(runs: Sequence[Run], *, max_members: int | None = None) -> list[
         if len(indices) < 2:
             continue
         first = runs[indices[0]].args
-        kind = "pairs" if first[2].endswith(("-dp", "-add")) else "single images"
+        kind = "pairs" if _is_pair(first[2]) else "single images"
         group = Group(
             key=f"ensemble {first[1]} {kind} ({len(indices)} cells)",
             fn=train_cells,
