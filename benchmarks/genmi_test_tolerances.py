@@ -1,9 +1,9 @@
 """Derives the training tolerances of the genmi tests from the spread over seeds.
 
-* ``flow`` — the shortened staircase of tests/test_genmi_flows.py (held-out error at the end of each level);
-* ``ba`` — the lower and upper bounds of tests/test_genmi_barber_agakov.py after a short training.
+* ``flow`` — the shortened staircase of tests/genmi/test_flows.py (held-out error at the end of each level);
+* ``ba`` — the lower and upper bounds of tests/genmi/test_barber_agakov.py after a short training.
 
-Both trainings live in :mod:`selfconsistency.groundtruth.short_training`, which the tests import too.
+Both trainings live in :mod:`selfconsistency.testing`, which the tests import too.
 
 For each quantity it prints the mean and standard deviation over seeds of the error and the tolerance
 the tests use: |mean| + 4 sd, rounded up to 0.05.
@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from selfconsistency.groundtruth.short_training import SHORT_LEVELS, TASK, short_staircase, train_lower, train_upper
+from selfconsistency.testing import SHORT_LEVELS, TASK, short_staircase, train_lower, train_upper
 
 
 def report(name: str, errors: list[float]) -> None:

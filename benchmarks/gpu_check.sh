@@ -52,8 +52,8 @@ $PY -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torc
 nproc | tee -a "$LOG"
 
 stamp "1. tests on $DEVICE (limit ${LIM[0]} s)"
-timeout "${LIM[0]}" $PY -m pytest -v --tb=short -p no:cacheprovider tests/test_precision_graphs.py \
-    tests/test_ensemble.py > "$OUT/tests.txt" 2>&1
+timeout "${LIM[0]}" $PY -m pytest -v --tb=short -p no:cacheprovider tests/micore/ensemble/test_precision_graphs.py \
+    tests/micore/ensemble/test_ensemble.py > "$OUT/tests.txt" 2>&1
 echo "exit $?" >> "$OUT/tests.txt"
 grep -E "passed|failed|FAILED|ERROR" "$OUT/tests.txt" | tail -n 30 | tee -a "$LOG"
 

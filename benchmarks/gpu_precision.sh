@@ -24,7 +24,7 @@ run() {  # limit precision estimators...
 }
 
 stamp "tests"
-timeout 45 $PY -m pytest -q -p no:cacheprovider tests/test_precision_graphs.py > "$OUT/tests.txt" 2>&1
+timeout 45 $PY -m pytest -q -p no:cacheprovider tests/micore/ensemble/test_precision_graphs.py > "$OUT/tests.txt" 2>&1
 echo "exit $?" >> "$OUT/tests.txt"
 grep -E "passed|failed|FAILED|Error" "$OUT/tests.txt" | tail -n 20 | tee -a "$LOG"
 stamp "precision"

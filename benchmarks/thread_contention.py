@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from micore.threads import available_cpus
+from micore.training.threads import available_cpus
 
 FLOW = """
 import sys, time, torch, micore

@@ -19,7 +19,7 @@ every side alike:
   seeds), steps/s and run-steps/s, against K one-by-one runs. One-by-one time is extrapolated: the
   per-step time of ``library`` (one run, measured above) times K, since K runs one after another
   take K times one run's time. Memory: the ensemble's peak (CUDA: ``max_memory_allocated``; CPU:
-  K times the per-member estimate of ``micore.ensemble_stack.member_memory``);
+  K times the per-member estimate of ``micore.ensemble.member_memory``);
 * ``gm-flow``: one ``FlowMI`` step (three RealNVP flows, the seed's sizes) beside the joint critic's;
 * ``matmul``: a dense ``[4096, 256] @ [256, 256]`` product (the joint critic's dominant layer), the
   machine's attainable FLOP/s for this work.

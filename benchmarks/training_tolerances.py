@@ -1,6 +1,6 @@
-"""Derives the tolerances of tests/test_training.py from the spread over seeds.
+"""Derives the tolerances of tests/micore/training/test_training.py from the spread over seeds.
 
-Trains every estimator in the test's configuration (selfconsistency.groundtruth.short_training: the
+Trains every estimator in the test's configuration (selfconsistency.testing: the
 registry's discriminative examples) for several seeds and prints, per estimator,
 the mean and standard deviation over seeds of the held-out estimate at MI = 2 (and ReMINE's on the
 one-hot set, I = log 16); the test allows |estimate - I| <= |mean - I| + 4 sd (rounded up).
@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from selfconsistency.groundtruth.short_training import MI, NAMES, ONEHOT_CLASSES, evaluate, evaluate_onehot
+from selfconsistency.testing import MI, NAMES, ONEHOT_CLASSES, evaluate, evaluate_onehot
 
 
 def main() -> None:

@@ -149,7 +149,7 @@ def batched_step(estimator: nn.Module) -> Callable | None:
     ``estimator`` is the ensemble's private template: its critic is replaced by :class:`GivenScores`.
     Returns ``step(params, buffers, x, y) -> (loss [K], value [K] | None)`` on stacked tensors.
     """
-    from micore.ensemble_stack import vmapped_training_step
+    from micore.ensemble import vmapped_training_step
 
     critic = estimator.critic
     if not supports(critic):

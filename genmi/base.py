@@ -95,42 +95,8 @@ class GenerativeMI(MIEstimator):
         self._check_pixels(x, y)
         return x, y
 
-    def fit(
-        self,
-        data,
-        y=None,
-        *,
-        steps: int | None = None,
-        epochs: int | None = None,
-        batch_size: int | None = None,
-        lr: float | None = None,
-        seed: int = 0,
-        device=None,
-        progress: bool = True,
-        record: bool = True,
-        check_every: int = 10,
-        desc: str | None = None,
-        divergence: str = "raise",
-        precision: str = "fp32",
-        compile: bool = False,
-    ):
+    def fit(self, data, y=None, **options):
         """As :meth:`micore.MIEstimator.fit`; image tensors are first checked to lie in ``[0, 1]``."""
         if y is not None and any(self.pixels):
             self._check_pixels(*check_pair(data, y, self.x_shape, self.y_shape, min_n=1))
-        return super().fit(
-            data,
-            y,
-            steps=steps,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            seed=seed,
-            device=device,
-            progress=progress,
-            record=record,
-            check_every=check_every,
-            desc=desc,
-            divergence=divergence,
-            precision=precision,
-            compile=compile,
-        )
+        return super().fit(data, y, **options)

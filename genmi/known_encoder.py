@@ -24,6 +24,7 @@ __all__ = [
     "check_encoder",
     "encode",
     "conditional_log_prob_matrix",
+    "log_prob_matrix",
     "infonce_tractable_lower",
     "leave_one_out_upper",
     "total_correlation_upper",
@@ -65,7 +66,7 @@ def encode(encoder, x: Tensor, y_shape: tuple[int, ...] | None = None) -> Distri
     return dist
 
 
-def _log_prob_matrix(dist: Distribution, y: Tensor) -> Tensor:
+def log_prob_matrix(dist: Distribution, y: Tensor) -> Tensor:
     """``[i, j] = log p(y_j | x_i)`` from the encoder's distribution for ``x`` (batch ``[m]``) and ``y: [k, ...]``."""
     return _broadcast_log_prob(dist, y).T  # y_j against every x_i: [k, m] -> [m, k]
 
@@ -83,7 +84,7 @@ def _broadcast_log_prob(dist: Distribution, y: Tensor) -> Tensor:
 def conditional_log_prob_matrix(encoder, x, y) -> Tensor:
     """``log_p[i, j]`` :math:`= \\log p(y_j | x_i)`: ``x: [n, *x_shape]``, ``y: [n, *y_shape]`` -> ``[n, n]``."""
     x, y = _checked(x, y)
-    return _log_prob_matrix(encode(encoder, x, tuple(y.shape[1:])), y)
+    return log_prob_matrix(encode(encoder, x, tuple(y.shape[1:])), y)
 
 
 def _checked(x, y, min_n: int = 2) -> tuple[Tensor, Tensor]:

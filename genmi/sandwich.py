@@ -18,12 +18,12 @@ from micore.estimator import DEFAULT_MAX_PAIRS
 from micore.validation import check_positive_int, check_samples
 
 from .known_encoder import (
-    _log_prob_matrix,
     check_encoder,
     coordinate_log_prob_matrices,
     encode,
     infonce_terms,
     leave_one_out_terms,
+    log_prob_matrix,
 )
 
 # seeds the draws of y ~ p(y|x) apart from the data's own seed (see _batches)
@@ -92,7 +92,7 @@ def sandwich(encoder, x, batch_size: int = 128, *, seed: int | None = None) -> t
     """
 
     def stats(dist, y):
-        log_p = _log_prob_matrix(dist, y)
+        log_p = log_prob_matrix(dist, y)
         return [infonce_terms(log_p).mean(), leave_one_out_terms(log_p).mean()]
 
     values, bs = _batches(encoder, x, batch_size, seed, stats)
@@ -137,7 +137,7 @@ class _KnownEncoderBound(MIEstimator):
         raise NotImplementedError
 
     def _matrix(self, x: Tensor, y: Tensor) -> Tensor:
-        return _log_prob_matrix(encode(self.encoder, x, self.y_shape), y)
+        return log_prob_matrix(encode(self.encoder, x, self.y_shape), y)
 
     def _log_ratio(self, x, y):
         if x.shape[0] < 2:

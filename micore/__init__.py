@@ -1,21 +1,25 @@
-"""micore: what the generative and discriminative sides share.
+"""micore: what the generative and discriminative sides share, one room per job.
 
-The density-ratio interface (:class:`MIEstimator`), the :class:`Estimate` result, the training
-loop and its thread count (:func:`set_threads`), samplers with known MI (:mod:`micore.tasks`), and the
-finite-sample protocol for data without a known answer (:func:`estimate_mi`: held-out split, early
-stopping, seeds, interval, diagnostics; :mod:`micore.heldout`, :mod:`micore.diagnostics`), and
-ensembles of runs trained as one batched model (:func:`train_ensemble`).
+* :mod:`micore.estimator`, :mod:`micore.estimate` — the density-ratio interface (:class:`MIEstimator`) and
+  its result (:class:`Estimate`);
+* :mod:`micore.registry` — the protocol each family registers its estimators by name with, and
+  :func:`~micore.registry.load_object` for ``package.module:attr``;
+* :mod:`micore.validation` — every input check (an estimator's inputs; the one paired-data check);
+* :mod:`micore.device` — the default device and the check that a requested one exists;
+* :mod:`micore.training` — :func:`train`, its data streams, divergence watch, threads and precision;
+* :mod:`micore.ensemble` — K runs trained as one batched model (:func:`train_ensemble`);
+* :mod:`micore.finite` — the finite-sample protocol (held-out split, early stopping, seeds, interval, flags);
+* :mod:`micore.tasks` — samplers with known MI.
 """
 
-from .diagnostics import Flag
-from .ensemble import EnsembleHistories, train_ensemble
-from .ensemble_stack import ensemble_signature, member_memory, members_for_memory
+from .compat import deprecated_names
+from .device import default_device, resolve_device
+from .ensemble import EnsembleHistories, ensemble_signature, member_memory, members_for_memory, train_ensemble
 from .estimate import ESTIMATE, LOWER_BOUND, UPPER_BOUND, Estimate
 from .estimator import MIEstimator
-from .finite_sample import MIResult, estimate_mi
-from .heldout import HeldoutConfig, SeedFit, fit_heldout
-from .threads import set_threads, training_threads
-from .training import TrainingDiverged, TrainingHistory, default_device, resolve_device, train
+from .finite import Flag, HeldoutConfig, MIResult, SeedFit, estimate_heldout, fit_heldout
+from .training import TrainingDiverged, TrainingHistory, train
+from .training.threads import set_threads, training_threads
 
 __all__ = [
     "Estimate",
@@ -30,7 +34,7 @@ __all__ = [
     "ESTIMATE",
     "set_threads",
     "training_threads",
-    "estimate_mi",
+    "estimate_heldout",
     "MIResult",
     "HeldoutConfig",
     "SeedFit",
@@ -42,3 +46,6 @@ __all__ = [
     "member_memory",
     "members_for_memory",
 ]
+
+# micore.estimate_mi was renamed: selfconsistency.estimate_mi (names, several estimators) is the one estimate_mi
+__getattr__ = deprecated_names(__name__, {"estimate_mi": ("micore.finite", "estimate_heldout")})

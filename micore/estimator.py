@@ -17,7 +17,7 @@ from .estimate import ESTIMATE, KINDS, Estimate
 from .validation import Shape, as_shape, check_pair, check_positive_int
 
 if TYPE_CHECKING:
-    from .training import TrainingHistory
+    from .training.history import TrainingHistory
 
 __all__ = ["MIEstimator"]
 
@@ -211,49 +211,16 @@ class MIEstimator(nn.Module):
         stderr = float(values.std() / math.sqrt(k)) if k > 1 else math.nan
         return Estimate(float(values.mean()), stderr, n=k * bs, kind=self.kind, batch_size=bs)
 
-    def fit(
-        self,
-        data,
-        y=None,
-        *,
-        steps: int | None = None,
-        epochs: int | None = None,
-        batch_size: int | None = None,
-        lr: float | None = None,
-        seed: int = 0,
-        device=None,
-        progress: bool = True,
-        record: bool = True,
-        check_every: int = 10,
-        desc: str | None = None,
-        divergence: str = "raise",
-        precision: str = "fp32",
-        compile: bool = False,
-    ) -> TrainingHistory:
-        """Trains on a :class:`~micore.tasks.Sampler` or on tensors ``(x, y)``.
+    def fit(self, data, y=None, **options) -> TrainingHistory:
+        """Trains on a :class:`~micore.tasks.Sampler` or on tensors ``(x, y)``: :func:`micore.train` on this module.
 
-        See :func:`micore.training.train` for the arguments. Returns the training history
+        ``options`` are :func:`~micore.train`'s keywords (``steps``, ``epochs``, ``batch_size``, ``lr``,
+        ``seed``, ``device``, ``progress``, ``record``, ``check_every``, ``desc``, ``divergence``,
+        ``precision``, ``compile``, ...); an unknown one is an error. Returns the training history
         (per-step loss and, with ``record``, the per-step batch estimate). A divergence (a NaN/inf
         loss, or a batch estimate outside :meth:`value_range`) raises
-        :class:`~micore.training.TrainingDiverged` naming the step, unless ``divergence="ignore"``.
+        :class:`~micore.TrainingDiverged` naming the step, unless ``divergence="ignore"``.
         """
         from .training import train
 
-        return train(
-            self,
-            data,
-            y,
-            steps=steps,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            seed=seed,
-            device=device,
-            progress=progress,
-            record=record,
-            check_every=check_every,
-            desc=desc,
-            divergence=divergence,
-            precision=precision,
-            compile=compile,
-        )
+        return train(self, data, y, **options)

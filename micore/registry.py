@@ -1,4 +1,5 @@
-"""The estimator-registry protocol: each family describes its estimators once, by name.
+"""The estimator-registry protocol: each family describes its estimators once, by name; and
+:func:`load_object`, the one importer of a user's ``package.module:attr`` (estimators and tasks).
 
 ``discmi`` and ``genmi`` each export ``ESTIMATORS``, a dict of :class:`EstimatorSpec` built with
 :func:`merge`; ``selfconsistency.registry`` merges the two. A spec knows its canonical name, its
@@ -15,16 +16,32 @@ domain (the discriminative critic), its legend title and the names the test suit
 
 from __future__ import annotations
 
+import importlib
 import math
+import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .estimator import MIEstimator
+if TYPE_CHECKING:  # annotations only: the registry is a leaf every family imports
+    from .estimator import MIEstimator
 
-__all__ = ["EstimatorSpec", "DOMAINS", "FAMILIES", "merge", "lookup", "split_name", "no_param", "number_param"]
+__all__ = [
+    "EstimatorSpec",
+    "DOMAINS",
+    "FAMILIES",
+    "merge",
+    "lookup",
+    "split_name",
+    "no_param",
+    "number_param",
+    "load_object",
+    "ObjectNotFound",
+    "USER_OBJECT",
+]
 
 DOMAINS = ("vectors", "images")
 FAMILIES = ("discriminative", "generative")
@@ -301,3 +318,57 @@ def lookup(registry: Mapping[str, EstimatorSpec], base: str) -> EstimatorSpec | 
     if base in registry:
         return registry[base]
     return next((s for s in registry.values() if base in s.aliases), None)
+
+
+# ---------------------------------------------------------------- a user's own object by name
+USER_OBJECT = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+"""The form of ``package.module:attr``."""
+
+
+def _quote(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+class ObjectNotFound(ValueError):
+    """The module or the attribute of a ``module:attr`` does not exist (a typo, not a failing import)."""
+
+
+def load_object(spec: str, what: str) -> object:
+    """``"pkg.mod:attr"`` -> ``pkg.mod.attr``, importable from the working directory too.
+
+    A console script's ``sys.path`` lacks the working directory, where a user's module usually is, so it is
+    searched too (for this import only); a module written since the last import is found. Every problem is
+    a ``ValueError`` naming ``what`` (``"estimator"``, ``"task"``) and ``spec``: :class:`ObjectNotFound`
+    when the module or the attribute does not exist, a plain ``ValueError`` when the module fails to import
+    (its own error quoted).
+
+    >>> load_object("math:pi", "constant")
+    3.141592653589793
+    """
+    module_name, _, attr = spec.strip().partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"{what} {spec!r}: give module:attr, e.g. mymodule:make")
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    importlib.invalidate_caches()
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        # not found: the module itself or a package above it; anything else is a failing import inside it
+        if err.name is not None and (module_name == err.name or module_name.startswith(err.name + ".")):
+            raise ObjectNotFound(f"{what} {spec!r}: module {module_name!r} was not found") from err
+        raise ValueError(
+            f"{what} {spec!r}: module {module_name!r} failed to import: {type(err).__name__}: {err}"
+        ) from err
+    except Exception as err:  # noqa: BLE001 - whatever the user's module raised, said as ours
+        raise ValueError(
+            f"{what} {spec!r}: module {module_name!r} failed to import: {type(err).__name__}: {err}"
+        ) from err
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+    if not hasattr(module, attr):
+        raise ObjectNotFound(f"{what} {spec!r}: module {module_name!r} has no attribute {attr!r}")
+    return getattr(module, attr)

@@ -1,12 +1,40 @@
-"""Input checks shared by every estimator: bad input gets a ValueError naming the argument."""
+"""Input checks shared by every estimator and every entry point: bad input gets a ValueError naming the argument.
+
+Two kinds of check:
+
+* an estimator's inputs (:func:`check_pair`, :func:`check_samples`): the shapes it was built for, finite
+  floats, one device;
+* a user's data (:func:`check_pair_data`, the one paired-data check of every path that takes arrays from a
+  user: ``estimate_mi``, ``load_pair``, ``selfconsistency estimate``): numbers in rows, as many rows in
+  ``x`` as in ``y``, finite (or those rows dropped), within float32; and :func:`constant_columns`, the one
+  rule for a column that cannot be standardised (used before training and by the standardiser).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
+
+__all__ = [
+    "Shape",
+    "as_shape",
+    "check_positive_int",
+    "check_positive_float",
+    "as_float_tensor",
+    "check_samples",
+    "check_pair",
+    "PairData",
+    "as_rows",
+    "position",
+    "check_pair_data",
+    "constant_columns",
+    "check_not_constant",
+]
 
 Shape = tuple[int, ...]
 
@@ -89,3 +117,143 @@ def check_pair(
     if x.device != y.device:
         raise ValueError(f"x and y must be on the same device, got {x.device} and {y.device}")
     return x, y
+
+
+# ---------------------------------------------------------------- a user's paired data
+_F32_MAX = float(torch.finfo(torch.float32).max)
+_KINDS = {"O": "Python objects", "U": "text", "S": "bytes", "c": "complex numbers", "M": "dates", "m": "durations"}
+
+
+class PairData(NamedTuple):
+    """Checked float32 ``x: [n, ...]``, ``y: [n, ...]`` and the 0-based rows dropped as non-finite."""
+
+    x: Tensor
+    y: Tensor
+    dropped: tuple[int, ...]
+
+
+def as_rows(a, name: str) -> tuple[Tensor, Tensor]:
+    """``a`` as ``[n, ...]`` in its own dtype (1-d -> ``[n, 1]``) and its non-finite mask ``[n, ...]``."""
+    if isinstance(a, Tensor):
+        t = a.detach()
+        if t.is_complex():
+            raise ValueError(f"{name} must hold real numbers, got complex dtype {t.dtype}")
+    else:
+        try:
+            arr = np.asarray(a)
+        except Exception as err:  # noqa: BLE001 - ragged lists and the like, rephrased
+            raise ValueError(f"{name} must be an array or tensor of numbers, got {type(a).__name__}: {err}") from None
+        if arr.dtype.kind not in "biuf":
+            what = _KINDS.get(arr.dtype.kind, f"dtype {arr.dtype}")
+            raise ValueError(f"{name} must hold numbers, got an array of {what} (dtype {arr.dtype})")
+        t = torch.from_numpy(arr if arr.flags.c_contiguous else arr.copy())  # (ascontiguousarray makes 0-d 1-d)
+    if t.dim() == 0:
+        raise ValueError(f"{name} must have a leading row dimension [n, ...], got a single number")
+    if t.shape[0] == 0 or t.numel() == 0:
+        raise ValueError(f"{name} is empty: shape {list(t.shape)}")
+    t = t.unsqueeze(-1) if t.dim() == 1 else t
+    bad = ~torch.isfinite(t) if t.is_floating_point() else torch.zeros(t.shape, dtype=torch.bool)
+    return t, bad
+
+
+def position(shape: Sequence[int], flat: int) -> str:
+    if len(shape) == 1:
+        return f"column {flat}"
+    return f"position {tuple(int(i) for i in np.unravel_index(flat, tuple(shape)))}"
+
+
+def _python_row(i: int) -> str:
+    return f"row {i} (0-based)"
+
+
+def check_pair_data(
+    x,
+    y,
+    *,
+    drop_nonfinite: bool = False,
+    row: Callable[[int], str] | None = None,
+    col: Callable[[str, int, tuple], str] | None = None,
+) -> PairData:
+    """Checks a user's paired samples and returns them as float32 ``[n, ...]`` (1-d becomes ``[n, 1]``).
+
+    ``x``, ``y``: tensors (detached), NumPy arrays or nested lists with the same number ``n`` of rows;
+    booleans and integers become float32. Non-finite values are an error naming the first row (0-based)
+    unless ``drop_nonfinite=True``, which drops every row where x or y has one (``dropped`` lists them).
+    ``row(i)`` and ``col(name, j, shape)`` name a row and a column in messages (a file reader gives its
+    line numbers and column names). Constant columns are not checked here: see :func:`constant_columns`.
+
+    >>> x, y, dropped = check_pair_data([1, 2, float("nan"), 4], [[0, 1], [1, 0], [1, 1], [0, 0]], drop_nonfinite=True)
+    >>> list(x.shape), list(y.shape), dropped
+    ([3, 1], [3, 2], (2,))
+    """
+    row = row or _python_row
+    if not isinstance(drop_nonfinite, bool):
+        raise ValueError(f"drop_nonfinite must be True or False, got {drop_nonfinite!r}")
+    col = col or (lambda name, j, shape: position(shape, j))
+    (x, bad_x), (y, bad_y) = as_rows(x, "x"), as_rows(y, "y")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y must have the same number of rows, got x: {x.shape[0]} and y: {y.shape[0]}")
+
+    def first(mask: Tensor) -> tuple[int, int]:  # row and flat column of the first True
+        i = int(mask.flatten(1).any(1).nonzero()[0, 0])
+        return i, int(mask[i].flatten().nonzero()[0, 0])
+
+    problems = []
+    for name, t, bad in (("x", x, bad_x), ("y", y, bad_y)):
+        shape = tuple(t.shape[1:])
+        if t.is_floating_point() and t.dtype != torch.float32:  # float64 values float32 cannot hold
+            over = (t.abs() > _F32_MAX) & ~bad
+            if bool(over.any()):
+                i, j = first(over)
+                raise ValueError(
+                    f"{name} holds values beyond float32's range (3.4e38), the first at {row(i)}, "
+                    f"{col(name, j, shape)}: {float(t[i].flatten()[j]):g}"
+                )
+        if bool(bad.any()):
+            i, j = first(bad)
+            problems.append(
+                f"{name} holds {int(bad.sum())} non-finite value(s) (NaN, inf or missing) in "
+                f"{int(bad.flatten(1).any(1).sum())} row(s), the first at {row(i)}, {col(name, j, shape)}"
+            )
+    bad_rows = bad_x.flatten(1).any(1) | bad_y.flatten(1).any(1)
+    if problems and not drop_nonfinite:
+        n_bad = int(bad_rows.sum())
+        raise ValueError(f"{'; '.join(problems)}: pass drop_nonfinite=True to drop those {n_bad} of {len(x)} rows")
+    if bool(bad_rows.all()):
+        raise ValueError(f"drop_nonfinite: every one of the {len(x)} rows holds a non-finite value; nothing is left")
+    dropped = tuple(int(i) for i in bad_rows.nonzero().flatten())
+    if dropped:
+        x, y = x[~bad_rows], y[~bad_rows]
+    return PairData(x.to(torch.float32), y.to(torch.float32), dropped)
+
+
+def constant_columns(t: Tensor) -> list[int]:
+    """The flat positions of the columns of ``t: [n, ...]`` that take one value on every row: the one rule for
+    a column standardisation cannot divide by (its spread is zero) and that carries no information."""
+    flat = t.flatten(1)
+    return (flat == flat[:1]).all(0).nonzero().flatten().tolist()
+
+
+def check_not_constant(x, y, *, x_columns: Sequence[str] | None = None, y_columns: Sequence[str] | None = None):
+    """Refuses columns of ``x: [n, d...]`` or ``y`` that take one value on every row.
+
+    Standardisation divides by each column's spread, so call this on the rows it is fitted on. A
+    ValueError names x or y and each constant column (``x_columns``/``y_columns``: labels for
+    ``[n, d]`` columns, e.g. ``LoadedPair.x_columns``; else 0-based positions) and its value.
+    """
+    problems = []
+    for name, a, labels in (("x", x, x_columns), ("y", y, y_columns)):
+        t, _ = as_rows(a, name)
+        flat = t.flatten(1)
+        const = constant_columns(t)
+        if const:
+            shape = tuple(t.shape[1:])
+
+            def label(j, labels=labels, shape=shape):
+                return labels[j] if labels is not None and len(shape) == 1 else position(shape, j)
+
+            shown = ", ".join(f"{label(j)} = {float(flat[0, j]):g}" for j in const[:10])
+            more = f" and {len(const) - 10} more" if len(const) > 10 else ""
+            problems.append(f"{name} has {len(const)} constant column(s) over {len(t)} rows: {shown}{more}")
+    if problems:
+        raise ValueError("; ".join(problems) + ": standardising them would divide by zero; leave them out")

@@ -1,43 +1,51 @@
-"""selfconsistency: the top floor, on top of :mod:`discmi` and :mod:`genmi`.
+"""selfconsistency: the top floor, on top of :mod:`discmi` and :mod:`genmi`; one room per job.
 
-* :mod:`selfconsistency.groundtruth` — the ground-truth benchmark (Table 2, Figure 1), ``selfconsistency bench``;
+* :mod:`selfconsistency.registry` — every estimator by name, and the one critic policy of a comparison;
+* :mod:`selfconsistency.execution` — runs, executors (in-process, ``--jobs``, ``--ray``), resuming, typed
+  records, atomic files: knows nothing about MI;
+* :mod:`selfconsistency.groundtruth` — the ground-truth benchmark (Table 2, Figure 1; the finite-sample
+  protocol on known-MI tasks), ``selfconsistency bench``;
 * :mod:`selfconsistency.images` — the self-consistency suite on images (Figures 4–6, Table 3),
   ``selfconsistency check`` and :func:`run`;
-* :mod:`selfconsistency.registry` — every estimator by name; :mod:`selfconsistency.runner` — one runner
-  (resuming, progress, failures) with in-process, local-process and Ray executors;
-  :mod:`selfconsistency.storage` — atomic result files; :mod:`selfconsistency.cli` — the command.
-
-* :mod:`selfconsistency.estimate` — :func:`estimate_mi`, the MI of your own arrays (held out, early-stopped,
-  several seeds, an interval and warnings), ``selfconsistency estimate``; :mod:`selfconsistency.userdata` reads
-  ``.npz``/``.npy``/``.csv``/``.pt`` files.
+* :mod:`selfconsistency.userdata` — your own files and :func:`estimate_mi` by name, ``selfconsistency estimate``;
+* :mod:`selfconsistency.cli` — the command, one module per subcommand;
+* :mod:`selfconsistency.testing` — the short trainings the tests check and the benchmarks measure.
 
 ``run(factory_or_name, dataset="digits", settings=(...))`` runs the self-consistency tests of
 Song & Ermon (2020, Sec. 6.2, App. B.2) and returns a :class:`Report` (verdict table, JSON, figures).
 """
 
-from .estimate import Comparison, estimate_mi
+from micore.compat import deprecated_names
+
 from .images import (
     PROTOCOLS,
     SETTINGS,
     DatasetMissing,
+    ImageProtocol,
     ImageSplit,
-    Protocol,
     Report,
     Tolerances,
     Verdict,
     load_images,
     run,
 )
-from .images import channel as _channel  # noqa: F401  (registers the image channel tasks with make_task)
+from .images import bsc_task as _bsc_task  # noqa: F401  (registers the image channel tasks with make_task)
 from .registry import make_factory
-from .userdata import LoadedPair, check_not_constant, check_pair_data, load_pair
+from .userdata import (
+    Comparison,
+    LoadedPair,
+    check_not_constant,
+    check_pair_data,
+    estimate_mi,
+    load_pair,
+)
 
 __all__ = [
     "run",
     "Report",
     "Tolerances",
     "Verdict",
-    "Protocol",
+    "ImageProtocol",
     "PROTOCOLS",
     "SETTINGS",
     "load_images",
@@ -51,3 +59,6 @@ __all__ = [
     "check_pair_data",
     "check_not_constant",
 ]
+
+# renamed: a dataset's training defaults are not a typing.Protocol
+__getattr__ = deprecated_names(__name__, {"Protocol": ("selfconsistency.images.suite", "ImageProtocol")})

@@ -13,16 +13,22 @@ its own; see :mod:`micore.registry`), so adding an estimator touches only its pa
 from __future__ import annotations
 
 import functools
-import importlib
-import os
-import re
-import sys
 from collections.abc import Callable
 
 import discmi
 import genmi
 from micore import MIEstimator
-from micore.registry import DOMAINS, FAMILIES, EstimatorSpec, lookup, merge, split_name
+from micore.registry import (
+    DOMAINS,
+    FAMILIES,
+    USER_OBJECT,
+    EstimatorSpec,
+    ObjectNotFound,
+    load_object,
+    lookup,
+    merge,
+    split_name,
+)
 
 __all__ = [
     "ESTIMATORS",
@@ -35,6 +41,8 @@ __all__ = [
     "known_names",
     "examples",
     "describe",
+    "takes_critic",
+    "protocol_factory",
 ]
 
 Factory = Callable[[tuple, tuple], MIEstimator]
@@ -43,8 +51,6 @@ ESTIMATORS: dict[str, EstimatorSpec] = merge(discmi.ESTIMATORS, genmi.ESTIMATORS
 
 # Base names and aliases of the discriminative family (kept for callers that test membership).
 DISCRIMINATIVE = tuple(n for s in ESTIMATORS.values() if s.family == "discriminative" for n in (s.name, *s.aliases))
-
-_USER = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 
 
 def _unknown(name: str) -> ValueError:
@@ -60,7 +66,7 @@ def _resolve(name: str) -> tuple[EstimatorSpec, str | None] | None:
     found = lookup(ESTIMATORS, base)
     if found is not None:
         return found, found.parse_arg(arg)
-    if _USER.fullmatch(name.strip()):
+    if USER_OBJECT.fullmatch(name.strip()):
         return None
     raise _unknown(name)
 
@@ -130,36 +136,16 @@ def _check_no_critic(name: str, critic, what: str) -> None:
 
 
 def _import_factory(name: str) -> Factory:
-    """``"pkg.mod:fn"`` -> ``pkg.mod.fn``, importable from the working directory too."""
-    module_name, _, attr = name.strip().partition(":")
-    # A console script's sys.path lacks the working directory, where a user's module usually is.
-    cwd = os.getcwd()
-    added = cwd not in sys.path and "" not in sys.path
-    if added:
-        sys.path.insert(0, cwd)
-    importlib.invalidate_caches()  # a module written since the last import is found
+    """``"pkg.mod:fn"`` -> ``pkg.mod.fn`` (see :func:`micore.registry.load_object`), checked to be callable."""
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        # not found: the module itself or a package above it; anything else is a failing import inside it
-        if err.name is not None and (module_name == err.name or module_name.startswith(err.name + ".")):
-            raise ValueError(f"{_unknown(name)} (module {module_name!r} was not found)") from err
-        raise ValueError(
-            f"estimator {name!r}: module {module_name!r} failed to import: {type(err).__name__}: {err}"
-        ) from err
-    except Exception as err:  # noqa: BLE001 - whatever the user's module raised, said as ours
-        raise ValueError(
-            f"estimator {name!r}: module {module_name!r} failed to import: {type(err).__name__}: {err}"
-        ) from err
-    finally:
-        if added:
-            sys.path.remove(cwd)
-    if not hasattr(module, attr):
-        raise ValueError(f"estimator {name!r}: module {module_name!r} has no attribute {attr!r}")
-    factory = getattr(module, attr)
+        factory = load_object(name, "estimator")
+    except ObjectNotFound as err:
+        if "has no attribute" in str(err):
+            raise
+        raise ValueError(f"{_unknown(name)} ({str(err).partition(': ')[2]})") from err
     if not callable(factory):
         raise ValueError(
-            f"estimator {name!r}: {module_name}.{attr} is a {type(factory).__name__}, not a callable "
+            f"estimator {name!r}: {name.strip().replace(':', '.')} is a {type(factory).__name__}, not a callable "
             "(x_shape, y_shape) -> MIEstimator"
         )
     return _returning_estimators(name, factory)
@@ -207,3 +193,19 @@ def make_factory(name: str, critic=None, *, domain: str = "vectors") -> Factory:
     else:
         _check_no_critic(name, critic, f"{s.family} ({s.name})")
     return s.factory(arg, domain=domain, **options)
+
+
+def takes_critic(name: str) -> bool:
+    """Whether ``name`` takes a critic: the discriminative estimators do; the generative ones and users'
+    factories do not. The one critic policy every comparison follows."""
+    return family(name) == "discriminative"
+
+
+def protocol_factory(name: str, critic=None, *, domain: str = "vectors") -> Factory:
+    """The factory of ``name`` in a comparison whose protocol names a critic: the critic goes to the names that
+    take one (:func:`takes_critic`); the others are built without it (where :func:`make_factory` would refuse
+    a critic for them, a protocol's critic simply does not apply).
+
+    >>> est = protocol_factory("gm-flow", critic="separable")((2,), (2,))   # no critic: a flow
+    """
+    return make_factory(name, critic=critic if takes_critic(name) else None, domain=domain)

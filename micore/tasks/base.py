@@ -28,10 +28,12 @@ from torch import Tensor
 
 from ..validation import check_positive_int
 
-__all__ = ["Sampler", "Task", "monte_carlo_mi", "work_dtype", "format_number"]
+__all__ = ["Sampler", "Task", "monte_carlo_mi", "work_dtype", "format_number", "make_generator"]
 
 
-def _generator(seed: int | None, generator: torch.Generator | None, device) -> torch.Generator | None:
+def make_generator(seed: int | None, generator: torch.Generator | None, device) -> torch.Generator | None:
+    """The generator a draw uses: a fresh one on ``device`` seeded with ``seed``, or ``generator`` as given
+    (``None`` for neither: torch's global stream). Both at once is a ``ValueError``."""
     if seed is not None and generator is not None:
         raise ValueError("pass either seed or generator, not both")
     if seed is None:
@@ -63,12 +65,15 @@ class Sampler(ABC):
     """A source of paired samples ``x: [n, *x_shape]``, ``y: [n, *y_shape]`` with known MI.
 
     Subclasses implement :meth:`sample`; a sampler whose distribution changes during
-    training (the staircase) also overrides :meth:`sample_at` and :meth:`mi_at`.
+    training (the staircase) also overrides :meth:`sample_at` and :meth:`mi_at`, and says in
+    ``default_steps`` how many steps its schedule has (``None``: no schedule; a training then runs
+    its own default).
     """
 
     x_shape: tuple[int, ...]
     y_shape: tuple[int, ...]
     mi: float
+    default_steps: int | None = None
 
     @abstractmethod
     def sample(
@@ -137,7 +142,7 @@ class Task(Sampler):
         check_positive_int(n, "n")
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise ValueError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
-        g = _generator(seed, generator, device)
+        g = make_generator(seed, generator, device)
         if g is not None:
             dev = g.device
         else:
@@ -207,7 +212,7 @@ def monte_carlo_mi(
     check_positive_int(batch_size, "batch_size")
     if not task.has_log_ratio:
         raise ValueError(f"task {task.name!r} has no exact log-ratio to average")
-    g = _generator(seed, None, device)
+    g = make_generator(seed, None, device)
     dev = g.device
     values = []
     left = n

@@ -15,7 +15,7 @@ from torch import Tensor
 from torch.distributions import Independent, Normal
 
 from ..validation import check_positive_int
-from .base import Sampler, Task, _generator, format_number, work_dtype
+from .base import Sampler, Task, format_number, make_generator, work_dtype
 
 __all__ = ["CorrelatedGaussian", "Staircase", "OneHot"]
 
@@ -78,12 +78,12 @@ class CorrelatedGaussian(Task):
     ) -> Tensor:
         """``x ~ N(0, I)``: ``[n, dim]``."""
         check_positive_int(n, "n")
-        g = _generator(seed, generator, device)
+        g = make_generator(seed, generator, device)
         return torch.randn(n, self.dim, generator=g, device=device if g is None else g.device)
 
     def sample(self, n, seed=None, *, generator=None, device=None, dtype=None):
         check_positive_int(n, "n")
-        g = _generator(seed, generator, device)
+        g = make_generator(seed, generator, device)
         dev = device if g is None else g.device
         x = torch.randn(n, self.dim, generator=g, device=dev, dtype=dtype)
         y = self.rho * x + self.noise_std * torch.randn(n, self.dim, generator=g, device=dev, dtype=dtype)
@@ -172,6 +172,10 @@ class Staircase(Sampler):
         return self.steps_per_level * len(self.levels)
 
     @property
+    def default_steps(self) -> int:  # a training runs the whole schedule unless told otherwise
+        return self.total_steps
+
+    @property
     def mi(self) -> float:  # the MI of the first level; use mi_at(step) during training
         return self.levels[0]
 
@@ -210,7 +214,7 @@ class OneHot(Task):
 
     def sample(self, n, seed=None, *, generator=None, device=None, dtype=None):
         check_positive_int(n, "n")
-        g = _generator(seed, generator, device)
+        g = make_generator(seed, generator, device)
         dev = device if g is None else g.device
         idx = torch.randint(self.n_classes, (n,), generator=g, device=dev)
         x = torch.nn.functional.one_hot(idx, self.n_classes).to(dtype or torch.get_default_dtype())

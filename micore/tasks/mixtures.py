@@ -27,7 +27,8 @@ from torch import Tensor
 
 from ..validation import check_positive_int
 from .base import Task, format_number, monte_carlo_mi, work_dtype
-from .normal import _check_rho, _Factors, _logdet, _mahalanobis, check_covariance, multinormal_sparse
+from .gaussian import CholeskyFactors, check_correlation, check_covariance, log_det, mahalanobis
+from .normal import multinormal_sparse
 from .transforms import Map, Spiral, Transformed
 
 __all__ = [
@@ -91,8 +92,8 @@ class GaussianMixture(Task):
         self.weights, self.means, self.covariances = w / w.sum(), mu, torch.stack(covs)
         self.dim_x, self.dim_y = dim_x, mu.shape[1] - dim_x
         self.x_shape, self.y_shape = (self.dim_x,), (self.dim_y,)
-        self._factors = [_Factors(c, dim_x) for c in covs]
-        self._logdets = [(_logdet(f.chol), _logdet(f.chol_x), _logdet(f.chol_y)) for f in self._factors]
+        self._factors = [CholeskyFactors(c, dim_x) for c in covs]
+        self._logdets = [(log_det(f.chol), log_det(f.chol_x), log_det(f.chol_y)) for f in self._factors]
         self.name = name
         self._params = dict(params) if params is not None else {}
         self.mi_samples = check_positive_int(mi_samples, "mi_samples", minimum=2)
@@ -131,7 +132,7 @@ class GaussianMixture(Task):
             chol = f.on(v.device, v.dtype)[part]
             mu = self.means[k, sl].to(device=v.device, dtype=v.dtype)
             logdet = self._logdets[k][part]
-            q = _mahalanobis(chol, v - mu)
+            q = mahalanobis(chol, v - mu)
             terms.append(math.log(float(self.weights[k])) - 0.5 * (q + logdet + d * math.log(2 * math.pi)))
         return torch.logsumexp(torch.stack(terms, dim=0), dim=0)
 
@@ -146,7 +147,7 @@ def _canonical(rho: float) -> list[list[float]]:
 
 def x_mixture(rho: float = 0.9) -> GaussianMixture:
     """bmi's ``1v1-X-{rho}``: equal mixture of the bivariate normals with correlations ρ and -ρ."""
-    rho = _check_rho(rho, "rho")
+    rho = check_correlation(rho, "rho")
     return GaussianMixture(
         [0.5, 0.5],
         [[0.0, 0.0], [0.0, 0.0]],

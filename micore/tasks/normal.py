@@ -22,59 +22,19 @@ import hashlib
 import math
 
 import torch
-from torch import Tensor
 
 from ..validation import check_positive_int
 from .base import Task, format_number, work_dtype
+from .gaussian import (
+    CholeskyFactors,
+    check_correlation,
+    check_covariance,
+    correlation_for_mi,
+    log_det,
+    mahalanobis,
+)
 
 __all__ = ["MultivariateNormal", "bivariate_normal", "multinormal_dense", "multinormal_sparse", "check_covariance"]
-
-_LOG_2PI = math.log(2 * math.pi)
-
-
-def check_covariance(matrix, name: str = "covariance") -> Tensor:
-    """A float64 CPU copy of a symmetric positive-definite matrix; a ValueError naming ``name`` otherwise."""
-    try:
-        m = torch.as_tensor(matrix, dtype=torch.float64).detach().cpu().clone()
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{name} must be a square matrix of numbers, got {type(matrix).__name__}") from err
-    if m.dim() != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 2:
-        raise ValueError(f"{name} must be a square matrix of size >= 2, got shape {list(m.shape)}")
-    if not bool(torch.isfinite(m).all()):
-        raise ValueError(f"{name} contains NaN or infinite entries")
-    if not torch.allclose(m, m.T, rtol=1e-10, atol=1e-12):
-        raise ValueError(f"{name} must be symmetric")
-    _, info = torch.linalg.cholesky_ex(m)
-    if int(info) != 0:
-        raise ValueError(f"{name} must be positive definite (its Cholesky factorisation fails at row {int(info)})")
-    return (m + m.T) / 2
-
-
-def _logdet(chol: Tensor) -> float:
-    return 2.0 * float(chol.diagonal().log().sum())
-
-
-class _Factors:
-    """Cholesky factors of a covariance and its two diagonal blocks, cached per device and dtype."""
-
-    def __init__(self, cov: Tensor, dim_x: int):
-        self.dim_x = dim_x
-        self.chol = torch.linalg.cholesky(cov)
-        self.chol_x = torch.linalg.cholesky(cov[:dim_x, :dim_x])
-        self.chol_y = torch.linalg.cholesky(cov[dim_x:, dim_x:])
-        self._cache: dict = {}
-
-    def on(self, device, dtype) -> tuple[Tensor, Tensor, Tensor]:
-        key = (str(device), dtype)
-        if key not in self._cache:
-            self._cache[key] = tuple(c.to(device=device, dtype=dtype) for c in (self.chol, self.chol_x, self.chol_y))
-        return self._cache[key]
-
-
-def _mahalanobis(chol: Tensor, v: Tensor) -> Tensor:
-    """``v^T (L L^T)^{-1} v`` per row of ``v: [n, d]``: ``[n]``."""
-    w = torch.linalg.solve_triangular(chol, v.T, upper=False)
-    return (w * w).sum(0)
 
 
 class MultivariateNormal(Task):
@@ -106,9 +66,9 @@ class MultivariateNormal(Task):
         self.covariance = cov
         self.dim_x, self.dim_y = dim_x, cov.shape[0] - dim_x
         self.x_shape, self.y_shape = (self.dim_x,), (self.dim_y,)
-        self._factors = _Factors(cov, dim_x)
+        self._factors = CholeskyFactors(cov, dim_x)
         f = self._factors
-        self.mi = 0.5 * (_logdet(f.chol_x) + _logdet(f.chol_y) - _logdet(f.chol))
+        self.mi = 0.5 * (log_det(f.chol_x) + log_det(f.chol_y) - log_det(f.chol))
         if name is None:
             digest = hashlib.sha1(cov.numpy().tobytes()).hexdigest()[:10]
             name = f"multinormal-custom-{self.dim_x}-{self.dim_y}-{digest}"
@@ -123,14 +83,8 @@ class MultivariateNormal(Task):
 
     def _log_ratio(self, x, y):
         chol, chol_x, chol_y = self._factors.on(x.device, x.dtype)
-        q = _mahalanobis(chol, torch.cat([x, y], dim=1)) - _mahalanobis(chol_x, x) - _mahalanobis(chol_y, y)
+        q = mahalanobis(chol, torch.cat([x, y], dim=1)) - mahalanobis(chol_x, x) - mahalanobis(chol_y, y)
         return -0.5 * q + self.mi
-
-
-def _check_rho(rho, name: str, low: float = -1.0) -> float:
-    if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not low < rho < 1:
-        raise ValueError(f"{name} must be a number in ({format_number(low)}, 1), got {rho!r}")
-    return float(rho)
 
 
 def bivariate_normal(rho: float = 0.75) -> MultivariateNormal:
@@ -139,7 +93,7 @@ def bivariate_normal(rho: float = 0.75) -> MultivariateNormal:
     >>> round(bivariate_normal(0.75).mi, 4)    # -0.5 log(1 - 0.5625)
     0.4133
     """
-    rho = _check_rho(rho, "rho")
+    rho = check_correlation(rho, "rho")
     return MultivariateNormal([[1.0, rho], [rho, 1.0]], 1, name=f"1v1-normal-{format_number(rho)}", params={"rho": rho})
 
 
@@ -153,7 +107,7 @@ def multinormal_dense(dim_x: int, dim_y: int, off_diag: float = 0.5) -> Multivar
     """
     dim_x, dim_y = check_positive_int(dim_x, "dim_x"), check_positive_int(dim_y, "dim_y")
     d = dim_x + dim_y
-    off_diag = _check_rho(off_diag, "off_diag", low=-1.0 / (d - 1))
+    off_diag = check_correlation(off_diag, "off_diag", low=-1.0 / (d - 1))
     cov = torch.full((d, d), off_diag, dtype=torch.float64)
     cov.diagonal().fill_(1.0)
     name = f"multinormal-dense-{dim_x}-{dim_y}-{format_number(off_diag)}"
@@ -184,7 +138,7 @@ def multinormal_sparse(
     if strength is not None and mi is not None:
         raise ValueError("give strength or mi, not both")
     if mi is not None:
-        rho, one_minus = _rho_for_mi(mi, k)
+        rho, one_minus = correlation_for_mi(mi, k)
         name = f"multinormal_sparse(dim_x={dim_x},dim_y={dim_y},n_interacting={k},mi={format_number(float(mi))})"
         params = {"dim_x": dim_x, "dim_y": dim_y, "n_interacting": k, "mi": float(mi)}
     else:
@@ -201,14 +155,3 @@ def multinormal_sparse(
     task = MultivariateNormal(cov, dim_x, name=name, params=params)
     task.mi = -0.5 * k * math.log(one_minus * (1.0 + rho))  # 1 - rho^2 = (1 - rho)(1 + rho), kept exact
     return task
-
-
-def _rho_for_mi(mi, k: int) -> tuple[float, float]:
-    """``(rho, 1 - rho)`` of ``k`` pairs carrying ``mi`` nats together; a ValueError naming ``mi`` otherwise."""
-    if isinstance(mi, bool) or not isinstance(mi, (int, float)) or not 0 < mi < math.inf:
-        raise ValueError(f"mi must be a positive finite number of nats, got {mi!r}")
-    s2 = math.exp(-2.0 * mi / k)  # 1 - rho^2
-    rho = math.sqrt(-math.expm1(-2.0 * mi / k))
-    if rho >= 1.0:
-        raise ValueError(f"mi={mi!r} over n_interacting={k} pairs needs 1 - rho^2 = {s2:.3g}: rho rounds to 1")
-    return rho, s2 / (1.0 + rho)

@@ -38,15 +38,13 @@ from __future__ import annotations
 
 import ast
 import difflib
-import importlib
-import os
 import re
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from types import MappingProxyType
 
+from ..registry import load_object
 from .additive import AdditiveUniform
 from .base import Sampler, Task
 from .classic import CorrelatedGaussian, OneHot
@@ -316,32 +314,17 @@ def _parameterised(name: str, family: str, args: str) -> Task:
 
 
 def _user_task(name: str) -> Sampler:
-    module_name, _, attr = name.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"task {name!r}: give module:Attr, e.g. mytasks:MyTask")
-    cwd = os.getcwd()
-    added = cwd not in sys.path and "" not in sys.path
-    if added:
-        sys.path.insert(0, cwd)
-    importlib.invalidate_caches()
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name is not None and (module_name == err.name or module_name.startswith(err.name + ".")):
-            raise ValueError(f"task {name!r}: module {module_name!r} was not found") from err
-        raise ValueError(f"task {name!r}: module {module_name!r} failed to import: {err}") from err
-    finally:
-        if added and cwd in sys.path:
-            sys.path.remove(cwd)
-    if not hasattr(module, attr):
-        raise ValueError(f"task {name!r}: module {module_name!r} has no attribute {attr!r}")
-    obj = getattr(module, attr)
+    obj = load_object(name, "task")
     if not isinstance(obj, Sampler):
         if not callable(obj):
-            raise ValueError(f"task {name!r}: {module_name}.{attr} is a {type(obj).__name__}, not a task or factory")
+            raise ValueError(
+                f"task {name!r}: {name.strip().replace(':', '.')} is a {type(obj).__name__}, not a task or factory"
+            )
         obj = obj()
     if not isinstance(obj, Sampler):
-        raise ValueError(f"task {name!r}: {module_name}.{attr}() returned a {type(obj).__name__}, not a Task/Sampler")
+        raise ValueError(
+            f"task {name!r}: {name.strip().replace(':', '.')}() returned a {type(obj).__name__}, not a Task/Sampler"
+        )
     return obj
 
 

@@ -33,7 +33,14 @@ import torch
 
 from ..validation import check_positive_int
 from .base import Task, format_number, work_dtype
-from .normal import _check_rho, _Factors, _logdet, _mahalanobis, _rho_for_mi, check_covariance
+from .gaussian import (
+    CholeskyFactors,
+    check_correlation,
+    check_covariance,
+    correlation_for_mi,
+    log_det,
+    mahalanobis,
+)
 
 __all__ = ["MultivariateStudentT", "student_mi_correction", "student_identity", "student_dense", "student_sparse"]
 
@@ -85,8 +92,8 @@ class MultivariateStudentT(Task):
         self.dispersion = S
         self.dim_x, self.dim_y = dim_x, S.shape[0] - dim_x
         self.x_shape, self.y_shape = (self.dim_x,), (self.dim_y,)
-        self._factors = f = _Factors(S, dim_x)
-        self._logdets = (_logdet(f.chol), _logdet(f.chol_x), _logdet(f.chol_y))
+        self._factors = f = CholeskyFactors(S, dim_x)
+        self._logdets = (log_det(f.chol), log_det(f.chol_x), log_det(f.chol_y))
         self.gaussian_mi = 0.5 * (self._logdets[1] + self._logdets[2] - self._logdets[0])
         self.mi = self.gaussian_mi + student_mi_correction(self.df, self.dim_x, self.dim_y)
         if name is None:
@@ -109,7 +116,7 @@ class MultivariateStudentT(Task):
     def _log_t(self, chol, v, logdet: float):
         nu, d = float(self.df), v.shape[1]
         const = math.lgamma((nu + d) / 2) - math.lgamma(nu / 2) - 0.5 * d * math.log(nu * math.pi) - 0.5 * logdet
-        return const - 0.5 * (nu + d) * torch.log1p(_mahalanobis(chol, v) / nu)
+        return const - 0.5 * (nu + d) * torch.log1p(mahalanobis(chol, v) / nu)
 
     def _log_ratio(self, x, y):
         chol, chol_x, chol_y = self._factors.on(x.device, x.dtype)
@@ -131,7 +138,7 @@ def student_dense(dim_x: int, dim_y: int, df: float, off_diag: float = 0.5) -> M
     """bmi's ``student-dense-{dim_x}-{dim_y}-{df}-{off_diag}``: the dispersion of ``multinormal-dense``."""
     dim_x, dim_y = check_positive_int(dim_x, "dim_x"), check_positive_int(dim_y, "dim_y")
     df, d = _check_df(df), dim_x + dim_y
-    off_diag = _check_rho(off_diag, "off_diag", low=-1.0 / (d - 1))
+    off_diag = check_correlation(off_diag, "off_diag", low=-1.0 / (d - 1))
     S = torch.full((d, d), off_diag, dtype=torch.float64)
     S.diagonal().fill_(1.0)
     name = f"student-dense-{dim_x}-{dim_y}-{format_number(df)}-{format_number(off_diag)}"
@@ -165,7 +172,7 @@ def student_sparse(
     if mi is not None:
         if isinstance(mi, bool) or not isinstance(mi, (int, float)) or not c < mi < math.inf:
             raise ValueError(f"mi must be a finite number above c(df, dim_x, dim_y) = {c:.4g} nats, got {mi!r}")
-        rho, _ = _rho_for_mi(mi - c, k)
+        rho, _ = correlation_for_mi(mi - c, k)
         name = (
             f"student_sparse(dim_x={dim_x},dim_y={dim_y},df={format_number(df)},n_interacting={k},"
             f"mi={format_number(float(mi))})"

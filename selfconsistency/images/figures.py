@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..execution.storage import save_figure_atomic
 from ..registry import title as legend_title
-from ..storage import save_figure_atomic
 from .transforms import TRANSFORMS
 
 __all__ = ["plot_report"]

@@ -1,6 +1,6 @@
 """Judging the self-consistency tests: ratios per seed, their summary over seeds, and verdicts.
 
-Pure functions of the finished cells (records of :func:`~selfconsistency.images.suite.run_cell`); the
+Pure functions of the finished cells (:class:`~.records.CellRecord`, of :func:`~.cells.run_cell`); the
 :class:`~selfconsistency.images.report.Report` renders what they judge and :mod:`.figures` draws it.
 
 Each ratio is formed per seed (numerator and reference trained with the same seed) and summarised over
@@ -14,7 +14,6 @@ import itertools
 import math
 from dataclasses import asdict, dataclass
 
-from ..storage import NUMBER, schema_problem
 from .settings import Ratio, plan_ratios
 
 __all__ = [
@@ -27,33 +26,7 @@ __all__ = [
     "curve",
     "judge",
     "ratio_records",
-    "check_cell",
 ]
-
-# the fields of a cell record that judging, reporting and plotting read
-_CELL_SCHEMA = {
-    "estimator": str,
-    "dataset": str,
-    "measure": str,
-    "t": (int, type(None)),
-    "seed": int,
-    "estimate": (*NUMBER, type(None)),
-    "diverged": (str, type(None)),
-    "config": {"image_shape": list, "dp_offset": int},
-}
-
-
-def check_cell(rec: dict) -> str | None:
-    """What makes ``rec`` not a whole cell record (a missing or mistyped field), or ``None``.
-
-    ``estimate`` may be null: a non-finite estimate is written so, and judged as undefined."""
-    problem = schema_problem(rec, _CELL_SCHEMA)
-    if problem:
-        return problem
-    shape = rec["config"]["image_shape"]
-    if len(shape) != 3 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
-        return f"config.image_shape {shape} is not an image shape [C, H, W]"
-    return None
 
 
 def _check_tol(value, name: str) -> float:
@@ -130,18 +103,18 @@ class Verdict:
 
 
 def _index(cells):
-    return {(c["estimator"], c["measure"], c["t"], c["seed"]): c for c in cells}
+    return {(c.estimator, c.measure, c.t, c.seed): c for c in cells}
 
 
 def _ratio_value(num, den, min_mi) -> tuple[float | None, str]:
     if den is None:
         return None, "reference not run"
     for c, what in ((num, "cell"), (den, "reference")):
-        if c.get("diverged") or c.get("estimate") is None:
-            return None, f"{what} {c['measure']} t={c['t']} diverged"
-    if den["estimate"] < min_mi:
-        return None, f"reference Î({den['measure']}, t={den['t']}) = {den['estimate']:.3g} < min_mi"
-    return num["estimate"] / den["estimate"], ""
+        if c.diverged or c.estimate is None:
+            return None, f"{what} {c.measure} t={c.t} diverged"
+    if den.estimate < min_mi:
+        return None, f"reference Î({den.measure}, t={den.t}) = {den.estimate:.3g} < min_mi"
+    return num.estimate / den.estimate, ""
 
 
 def _mean_std(values):
@@ -155,18 +128,17 @@ def _mean_std(values):
 
 def estimators(cells) -> list[str]:
     """The estimators of ``cells``, in order of appearance."""
-    return list(dict.fromkeys(c["estimator"] for c in cells))
+    return list(dict.fromkeys(c.estimator for c in cells))
 
 
 def ratios_of(cells, name: str, settings) -> list[Ratio]:
     """The ratios of ``settings`` that ``name``'s cells provide a numerator for."""
-    mine = [c for c in cells if c["estimator"] == name]
-    cfg = mine[0]["config"]
-    height = cfg["image_shape"][1]
-    rows = {c["t"] for c in mine if c["t"] is not None} | {height}
-    have = {(c["measure"], c["t"]) for c in mine}
+    mine = [c for c in cells if c.estimator == name]
+    cfg = mine[0].config
+    rows = {c.t for c in mine if c.t is not None} | {cfg.height}
+    have = {(c.measure, c.t) for c in mine}
     try:
-        plan = plan_ratios(settings, sorted(rows), height, cfg["dp_offset"])
+        plan = plan_ratios(settings, sorted(rows), cfg.height, cfg.dp_offset)
     except ValueError:  # these cells allow no ratio of the chosen settings
         return []
     return [r for r in plan if r.numerator in have]
@@ -176,7 +148,7 @@ def summarize(cells, settings, tolerances: Tolerances) -> list[RatioSummary]:
     """Every ratio of every estimator: per seed, then mean and std over seeds."""
     index, out = _index(cells), []
     for name in estimators(cells):
-        seeds = sorted({c["seed"] for c in cells if c["estimator"] == name})
+        seeds = sorted({c.seed for c in cells if c.estimator == name})
         for r in ratios_of(cells, name, settings):
             per_seed, notes = {}, []
             for s in seeds:
@@ -259,7 +231,7 @@ def ratio_records(cells, settings, tolerances: Tolerances) -> list[dict]:
     index, out = _index(cells), []
     for name in estimators(cells):
         for r in ratios_of(cells, name, settings):
-            for s in sorted({c["seed"] for c in cells if c["estimator"] == name}):
+            for s in sorted({c.seed for c in cells if c.estimator == name}):
                 num = index.get((name, *r.numerator, s))
                 if num is None:
                     continue
@@ -273,9 +245,9 @@ def ratio_records(cells, settings, tolerances: Tolerances) -> list[dict]:
                         "t": r.t,
                         "seed": s,
                         "measure": r.numerator[0],
-                        "estimate": num.get("estimate"),
+                        "estimate": num.estimate,
                         "reference_measure": list(r.denominator),
-                        "reference": None if den is None else den.get("estimate"),
+                        "reference": None if den is None else den.estimate,
                         "ratio": ratio,
                         "note": note,
                     }

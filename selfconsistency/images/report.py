@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..storage import BadRecord, log, read_record, write_json_atomic, write_text_atomic
+from ..execution.storage import load_records, write_json_atomic, write_text_atomic
 from . import judge
-from .judge import RatioSummary, Tolerances, Verdict, check_cell
+from .judge import RatioSummary, Tolerances, Verdict
+from .records import CellRecord
 from .settings import SETTINGS, expand_settings
 
 __all__ = ["Tolerances", "Verdict", "RatioSummary", "Report"]
@@ -21,7 +22,8 @@ __all__ = ["Tolerances", "Verdict", "RatioSummary", "Report"]
 
 @dataclass(repr=False)
 class Report:
-    """The ratios and verdicts of every estimator found in ``cells`` (one dataset).
+    """The ratios and verdicts of every estimator found in ``cells`` (one dataset): :class:`~.records.CellRecord`
+    (or their dicts).
 
     ``settings`` limits the report to those settings (names or aliases, see
     :func:`~selfconsistency.images.settings.expand_settings`); by default every setting the cells allow.
@@ -40,7 +42,8 @@ class Report:
         self.tolerances = self.tolerances or Tolerances()
         if not isinstance(self.tolerances, Tolerances):
             raise ValueError(f"tolerances must be a Tolerances, got {type(self.tolerances).__name__}")
-        datasets = {c["dataset"] for c in self.cells}
+        self.cells = [CellRecord.coerce(c) for c in self.cells]
+        datasets = {c.dataset for c in self.cells}
         if len(datasets) > 1:
             raise ValueError(f"a report covers one dataset, got cells of {sorted(datasets)}")
         self.dataset = datasets.pop() if datasets else None
@@ -146,7 +149,7 @@ class Report:
             "verdicts": [asdict(v) for v in self.verdicts],
             "ratios": self.ratio_records(),
             "summary": [asdict(s) | {"per_seed": {str(k): v for k, v in s.per_seed.items()}} for s in self.summaries],
-            "cells": self.cells,
+            "cells": [c.to_dict() for c in self.cells],
         }
 
     def to_json(self, path) -> Path:
@@ -186,19 +189,12 @@ class Report:
             raise ValueError(f"no finished cells for dataset {dataset!r} in {root / dataset}")
         if estimators is not None:
             wanted = set(estimators)
-            cells = [c for c in cells if c["estimator"] in wanted]
+            cells = [c for c in cells if c.estimator in wanted]
         return cls(cells, tolerances, settings)
 
 
-def _load_cells(folder: Path, dataset: str) -> list[dict]:
-    cells = []
-    for path in sorted(folder.glob("*/*.json")):
-        try:
-            cell = read_record(path, check_cell)
-            if cell["dataset"] != dataset:
-                raise BadRecord(path, f"a cell of dataset {cell['dataset']!r} in the folder of {dataset!r}")
-        except BadRecord as err:
-            log.warning(f"skipped {err}: delete it, or run the check command that made it again (it redoes the cell)")
-            continue
-        cells.append(cell)
-    return cells
+def _load_cells(folder: Path, dataset: str) -> list[CellRecord]:
+    def same_dataset(cell: CellRecord) -> str | None:
+        return None if cell.dataset == dataset else f"a cell of dataset {cell.dataset!r} in the folder of {dataset!r}"
+
+    return load_records(folder, "*/*.json", CellRecord, redo="the check command that made it", check=same_dataset)
