@@ -34,57 +34,10 @@ EXECUTORS = {
     "--jobs 2": ["--jobs", "2"],
     "--ray": ["--ray"],
 }
-BENCH = [
-    "bench",
-    "cpc",
-    "nwj",
-    "smile:5",
-    "--levels",
-    "2",
-    "4",
-    "6",
-    "--steps-per-level",
-    "200",
-    "--seeds",
-    "3",
-    "--device",
-    "cpu",
-    "--no-progress",
-]
-TINY_BENCH = [
-    "bench",
-    "cpc",
-    "nwj",
-    "smile:5",
-    "--levels",
-    "2",
-    "--steps-per-level",
-    "2",
-    "--seeds",
-    "3",
-    "--device",
-    "cpu",
-    "--no-progress",
-]
+BENCH = "bench cpc nwj smile:5 --levels 2 4 6 --steps-per-level 200 --seeds 3 --device cpu --no-progress".split()
+TINY_BENCH = "bench cpc nwj smile:5 --levels 2 --steps-per-level 2 --seeds 3 --device cpu --no-progress".split()
 BENCH_SEPARABLE = BENCH + ["--critic", "separable"]
-CHECK = [
-    "check",
-    "smile:5",
-    "cpc",
-    "--settings",
-    "baseline",
-    "--rows",
-    "0",
-    "4",
-    "8",
-    "--seeds",
-    "2",
-    "--epochs",
-    "2",
-    "--device",
-    "cpu",
-    "--no-progress",
-]
+CHECK = "check smile:5 cpc --settings baseline --rows 0 4 8 --seeds 2 --epochs 2 --device cpu --no-progress".split()
 
 
 def timed(argv: list[str], out: Path) -> float:

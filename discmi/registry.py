@@ -60,73 +60,50 @@ def _suffix(symbol: str):
 _lam = number_param(
     "lam", "lambda, the regulariser's weight (a positive number)", default=LAM, minimum=0, exclusive_minimum=True
 )
-_lam_param = "lam, the log-partition regulariser's weight (default 0.1)"
+
+
+def _spec(name: str, summary: str, builder, legend, **more) -> EstimatorSpec:
+    """A discriminative name: every one takes a critic, on vectors and images."""
+    return EstimatorSpec(
+        name, summary=summary, builder=builder, legend=legend, **{"examples": (name,), **more}, **_COMMON
+    )
+
+
+def _remine_spec(name: str, summary: str, estimate: str) -> EstimatorSpec:
+    legend = ("ReMINE" if estimate == "dv" else "ReMINE-J") + "{}"
+    return _spec(
+        name,
+        summary,
+        _remine(estimate),
+        lambda arg: legend.format(_suffix("λ")(arg)),
+        param="lam, the log-partition regulariser's weight (default 0.1)",
+        parse=_lam,
+    )
+
 
 ESTIMATORS = merge(
     [
-        EstimatorSpec(
-            "nwj",
-            summary="NWJ lower bound (Nguyen et al.; f-divergence dual)",
-            builder=_plain(NWJ),
-            legend="NWJ",
-            examples=("nwj",),
-            **_COMMON,
+        _spec("nwj", "NWJ lower bound (Nguyen et al.; f-divergence dual)", _plain(NWJ), "NWJ"),
+        _spec("tuba", "TUBA lower bound with a learned baseline a(y)", _plain(TUBA), "TUBA"),
+        _spec("dv", "Donsker-Varadhan estimate, plain minibatch gradient", _plain(DV), "DV"),
+        _spec("mine", "MINE: the DV bound with the bias-corrected moving-average gradient", _plain(MINE), "MINE"),
+        _spec(
+            "cpc", "InfoNCE / CPC lower bound (at most log batch size)", _plain(InfoNCE), "CPC", aliases=("infonce",)
         ),
-        EstimatorSpec(
-            "tuba",
-            summary="TUBA lower bound with a learned baseline a(y)",
-            builder=_plain(TUBA),
-            legend="TUBA",
-            examples=("tuba",),
-            **_COMMON,
-        ),
-        EstimatorSpec(
-            "dv",
-            summary="Donsker-Varadhan estimate, plain minibatch gradient",
-            builder=_plain(DV),
-            legend="DV",
-            examples=("dv",),
-            **_COMMON,
-        ),
-        EstimatorSpec(
-            "mine",
-            summary="MINE: the DV bound with the bias-corrected moving-average gradient",
-            builder=_plain(MINE),
-            legend="MINE",
-            examples=("mine",),
-            **_COMMON,
-        ),
-        EstimatorSpec(
-            "cpc",
-            summary="InfoNCE / CPC lower bound (at most log batch size)",
-            builder=_plain(InfoNCE),
-            aliases=("infonce",),
-            legend="CPC",
-            examples=("cpc",),
-            **_COMMON,
-        ),
-        EstimatorSpec(
-            "js",
-            summary="I_JS: critic trained with the JS (f-GAN) objective, NWJ estimate",
-            builder=_plain(JS),
-            legend="JS",
-            examples=("js",),
-            **_COMMON,
-        ),
-        EstimatorSpec(
+        _spec("js", "I_JS: critic trained with the JS (f-GAN) objective, NWJ estimate", _plain(JS), "JS"),
+        _spec(
             "interpolated",
-            summary="I_alpha, the bound between NWJ and InfoNCE (Poole et al. Eq. 11)",
-            builder=_interpolated,
+            "I_alpha, the bound between NWJ and InfoNCE (Poole et al. Eq. 11)",
+            _interpolated,
+            lambda arg: "Interpolated" + _suffix("α")(arg),
             param="alpha, the interpolation weight in [0, 1] (default 0.01)",
             parse=number_param("alpha", "alpha, a number in [0, 1]", default=ALPHA, minimum=0, maximum=1),
-            legend=lambda arg: "Interpolated" + _suffix("α")(arg),
-            examples=("interpolated",),
-            **_COMMON,
         ),
-        EstimatorSpec(
+        _spec(
             "smile",
-            summary="SMILE: JS-trained critic, DV estimate with e^T clipped to [e^-tau, e^tau]",
-            builder=_smile,
+            "SMILE: JS-trained critic, DV estimate with e^T clipped to [e^-tau, e^tau]",
+            _smile,
+            lambda arg: f"SMILE (τ = {'∞' if arg == 'inf' else arg})",
             param="tau, the clip (default 5; 'inf' for none)",
             parse=number_param(
                 "tau",
@@ -136,30 +113,10 @@ ESTIMATORS = merge(
                 exclusive_minimum=True,
                 allow_inf=True,
                 show_default=True,
-            ),
-            legend=lambda arg: f"SMILE (τ = {'∞' if arg == 'inf' else arg})",
+            ),  # fmt: skip
             examples=("smile:5", "smile:inf"),
-            **_COMMON,
         ),
-        EstimatorSpec(
-            "remine",
-            summary="ReMINE: DV with an L2 regulariser pinning the log-partition to 0",
-            builder=_remine("dv"),
-            param=_lam_param,
-            parse=_lam,
-            legend=lambda arg: "ReMINE" + _suffix("λ")(arg),
-            examples=("remine",),
-            **_COMMON,
-        ),
-        EstimatorSpec(
-            "remine-j",
-            summary="ReMINE-J: ReMINE's critic, estimate E_P[T] - C without the partition",
-            builder=_remine("joint"),
-            param=_lam_param,
-            parse=_lam,
-            legend=lambda arg: "ReMINE-J" + _suffix("λ")(arg),
-            examples=("remine-j",),
-            **_COMMON,
-        ),
+        _remine_spec("remine", "ReMINE: DV with an L2 regulariser pinning the log-partition to 0", "dv"),
+        _remine_spec("remine-j", "ReMINE-J: ReMINE's critic, estimate E_P[T] - C without the partition", "joint"),
     ]
 )

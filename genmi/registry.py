@@ -56,52 +56,57 @@ _LOO_WHY = (
     "use genmi.sandwich(encoder, x) or genmi.LeaveOneOut(x_dim, y_dim, encoder=...) directly"
 )
 
+
+def _spec(name: str, summary: str, builder, legend, *, examples: tuple[str, ...] = (), **more) -> EstimatorSpec:
+    """A generative name: on vectors and images unless told otherwise; no critic."""
+    return EstimatorSpec(
+        name, "generative", summary, builder, **{"images": True, **more}, legend=legend, examples=examples
+    )
+
+
+def _with_arg(bare: str, titled: str):
+    """The legend of a name with an optional parameter: ``bare`` without it, ``titled.format(arg)`` with it."""
+    return lambda arg: bare if arg is None else titled.format(arg)
+
+
+_K = number_param("K", "the number of importance samples K (an int >= 1)", default=1, integer=True, minimum=1)
+
 ESTIMATORS = merge(
     [
-        EstimatorSpec(
+        _spec(
             "gm-flow",
-            "generative",
             "I_GM with three RealNVP flows for p(x, y), p(x), p(y)",
-            builder=_gm_flow,
-            images=True,
-            legend="GM (flow)",
+            _gm_flow,
+            "GM (flow)",
             examples=("gm-flow",),
         ),
-        EstimatorSpec(
+        _spec(
             "gm-vae",
-            "generative",
             "I_GM with three VAEs (ELBO, or the importance-weighted bound with K)",
-            builder=_gm_vae,
+            _gm_vae,
+            _with_arg("GM (VAE)", "GM (VAE, K = {})"),
             param="K, the importance samples (default 1, the ELBO)",
-            parse=number_param(
-                "K", "the number of importance samples K (an int >= 1)", default=1, integer=True, minimum=1
-            ),
-            images=True,
-            legend=lambda arg: "GM (VAE)" if arg is None else f"GM (VAE, K = {arg})",
+            parse=_K,
             examples=("gm-vae", "gm-vae:4"),
         ),
-        EstimatorSpec(
+        _spec(
             "ba",
-            "generative",
             "Barber-Agakov lower bound with a Gaussian q(x|y) and a known h(X)",
-            builder=_ba,
+            _ba,
+            _with_arg("BA", "BA (h(X) = {})"),
             param="H, h(X) in nats (default: x ~ N(0, I), vectors only)",
             parse=number_param("H", "h(X) in nats (a finite number)"),
-            images=True,
             arg_required_for=("images",),
-            legend=lambda arg: "BA" if arg is None else f"BA (h(X) = {arg})",
             examples=("ba", "ba:12.5"),
         ),
-        EstimatorSpec(
+        _spec(
             "loo",
-            "generative",
             "leave-one-out upper bound with a known encoder (not buildable by name)",
-            builder=_loo,
+            _loo,
+            "LOO",
             vectors=False,
-            legend="LOO",
+            images=False,
             unavailable=_LOO_WHY,
         ),
     ]
 )
-
-"""Deprecated alias of :data:`ESTIMATORS` (the registry used to map names to factory makers)."""

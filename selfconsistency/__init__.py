@@ -17,7 +17,9 @@ Song & Ermon (2020, Sec. 6.2, App. B.2) and returns a :class:`Report` (verdict t
 
 from micore.compat import deprecated_names
 
-from .images import (
+from . import images as _images
+from .images import (  # noqa: F401  (re-exported: images.__all__)
+    DATASETS,
     PROTOCOLS,
     SETTINGS,
     DatasetMissing,
@@ -28,6 +30,7 @@ from .images import (
     Verdict,
     load_images,
     run,
+    run_many,
 )
 from .images import bsc_task as _bsc_task  # noqa: F401  (registers the image channel tasks with make_task)
 from .registry import make_factory
@@ -40,25 +43,9 @@ from .userdata import (
     load_pair,
 )
 
-__all__ = [
-    "run",
-    "Report",
-    "Tolerances",
-    "Verdict",
-    "ImageProtocol",
-    "PROTOCOLS",
-    "SETTINGS",
-    "load_images",
-    "ImageSplit",
-    "DatasetMissing",
-    "make_factory",
-    "estimate_mi",
-    "Comparison",
-    "load_pair",
-    "LoadedPair",
-    "check_pair_data",
-    "check_not_constant",
-]
+# the image suite's public names (images.__all__), and the estimator registry's and your data's entry points
+__all__ = [*_images.__all__, "make_factory", "estimate_mi", "Comparison", "load_pair", "LoadedPair"]
+__all__ += ["check_pair_data", "check_not_constant"]
 
 # renamed: a dataset's training defaults are not a typing.Protocol
 __getattr__ = deprecated_names(__name__, {"Protocol": ("selfconsistency.images.suite", "ImageProtocol")})

@@ -25,7 +25,10 @@ from ..training.precision import forward_precision
 from .graph import WARMUP_STEPS, GraphedStep
 from .stack import StackedMembers, vmapped_training_step
 
-__all__ = ["Chunk", "changed_state"]
+__all__ = ["Chunk", "changed_state", "TRAIN_SETTINGS"]
+
+# a chunk's training settings, as micore.train names them
+TRAIN_SETTINGS = ("steps", "batch_size", "lr", "device", "record", "check_every")
 
 
 def _adam(params: list[Tensor], lr: float, capturable: bool = False) -> torch.optim.Optimizer:
@@ -74,26 +77,13 @@ def _sync_plain_state(template: torch.nn.Module, before: dict, members) -> None:
 class Chunk:
     """One batched training of ``members`` (all with the same number of steps)."""
 
-    def __init__(
-        self,
-        members,
-        streams,
-        true_mis,
-        seeds,
-        *,
-        steps,
-        batch_size,
-        lr,
-        device,
-        record,
-        check_every,
-        precision,
-        graphs,
-    ):
+    def __init__(self, members, streams, true_mis, seeds, settings: dict, *, precision: str, graphs: bool):
         self.members, self.streams, self.true_mis, self.seeds = members, streams, true_mis, seeds
-        self.steps, self.batch_size, self.lr, self.device = steps, batch_size, lr, device
-        self.record, self.check_every, self.precision = record, check_every, precision
-        self.graphs = graphs and steps > WARMUP_STEPS + 1
+        # the keywords micore.train takes of them, should the chunk train one by one
+        self.settings = {k: settings[k] for k in TRAIN_SETTINGS}
+        self.steps, self.batch_size, self.lr, self.device, self.record, self.check_every = self.settings.values()
+        self.precision = precision
+        self.graphs = graphs and self.steps > WARMUP_STEPS + 1
         self.graphed = False  # whether the step ran as a CUDA graph (micore.ensemble.graph)
         self.name = type(members[0]).__name__
         self.k = len(members)

@@ -256,12 +256,8 @@ def train_ensemble(
             started = time.perf_counter()
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            chunk = Chunk(
-                *([seq[i] for i in idx] for seq in (members, streams, true_mis, seeds)),
-                **settings,
-                precision=precision,
-                graphs=graphs,
-            )
+            parts = ([seq[i] for i in idx] for seq in (members, streams, true_mis, seeds))
+            chunk = Chunk(*parts, settings, precision=precision, graphs=graphs)
             histories = _train_chunk(chunk, [sources[i] for i in idx], engine, divergence, progress, desc, meta)
             for i, h in zip(idx, histories, strict=True):
                 members[i].history = h
@@ -324,21 +320,8 @@ def _train_chunk(chunk: Chunk, sources, engine, divergence, progress, desc, meta
             stacklevel=3,
         )
     chunk.engine = "loop"
-    return _one_by_one(
-        chunk.members,
-        sources,
-        chunk.seeds,
-        divergence=divergence,
-        desc=desc,
-        steps=chunk.steps,
-        batch_size=chunk.batch_size,
-        lr=chunk.lr,
-        device=chunk.device,
-        progress=progress,
-        record=chunk.record,
-        check_every=chunk.check_every,
-        precision=chunk.precision,
-    )
+    train_options = dict(progress=progress, precision=chunk.precision, **chunk.settings)
+    return _one_by_one(chunk.members, sources, chunk.seeds, divergence=divergence, desc=desc, **train_options)
 
 
 def _raise_first(histories: list[TrainingHistory], members) -> None:

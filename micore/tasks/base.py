@@ -28,7 +28,13 @@ from torch import Tensor
 
 from ..validation import check_positive_int
 
-__all__ = ["Sampler", "Task", "monte_carlo_mi", "work_dtype", "format_number", "make_generator"]
+__all__ = ["Sampler", "Task", "monte_carlo_mi", "work_dtype", "format_number", "make_generator", "draw_setup"]
+
+# the arguments every draw takes (shortened in signatures)
+Seed = int | None
+Generator = torch.Generator | None
+Device = torch.device | str | None
+DType = torch.dtype | None
 
 
 def make_generator(seed: int | None, generator: torch.Generator | None, device) -> torch.Generator | None:
@@ -41,6 +47,20 @@ def make_generator(seed: int | None, generator: torch.Generator | None, device) 
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")
     return torch.Generator(device=device or "cpu").manual_seed(seed)
+
+
+def draw_setup(n: int, seed: Seed, generator: Generator, device: Device, dtype: DType):
+    """The arguments of a draw checked: ``(generator, device, dtype)`` to draw ``n`` samples with (the seed's
+    fresh generator, or the one given; the device it lives on; ``dtype`` or torch's default)."""
+    check_positive_int(n, "n")
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
+    g = make_generator(seed, generator, device)
+    if g is not None:
+        dev = g.device
+    else:
+        dev = torch.device(device) if device is not None else torch.empty(0).device
+    return g, dev, dtype or torch.get_default_dtype()
 
 
 def work_dtype(device: torch.device | str | None) -> torch.dtype:
@@ -77,17 +97,12 @@ class Sampler(ABC):
 
     @abstractmethod
     def sample(
-        self,
-        n: int,
-        seed: int | None = None,
-        *,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
+        self, n: int, seed: Seed = None, *, generator: Generator = None, device: Device = None
     ) -> tuple[Tensor, Tensor]:
         """Draws ``n`` paired samples; reproducible from ``seed`` or a ``generator``."""
 
     def sample_at(
-        self, step: int, n: int, *, generator: torch.Generator | None = None, device: torch.device | str | None = None
+        self, step: int, n: int, *, generator: Generator = None, device: Device = None
     ) -> tuple[Tensor, Tensor]:
         """The batch used at training step ``step`` (the same distribution for a fixed task)."""
         return self.sample(n, generator=generator, device=device)
@@ -126,29 +141,15 @@ class Task(Sampler):
         return f"{type(self).__name__}({self.name!r}, mi={self.mi:.4g}{err}, {shapes})"
 
     def sample(
-        self,
-        n: int,
-        seed: int | None = None,
-        *,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        self, n: int, seed: Seed = None, *, generator: Generator = None, device: Device = None, dtype: DType = None
     ) -> tuple[Tensor, Tensor]:
         """``n`` paired samples ``x: [n, *x_shape]``, ``y: [n, *y_shape]`` of ``dtype`` (default torch's).
 
         Reproducible from ``seed`` (a fresh generator on ``device``) or from a ``generator`` (whose
         device is used).
         """
-        check_positive_int(n, "n")
-        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-            raise ValueError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
-        g = make_generator(seed, generator, device)
-        if g is not None:
-            dev = g.device
-        else:
-            dev = torch.device(device) if device is not None else torch.empty(0).device
+        g, dev, out = draw_setup(n, seed, generator, device, dtype)
         x, y = self._sample(n, g, dev)
-        out = dtype or torch.get_default_dtype()
         return x.to(out), y.to(out)
 
     def _sample(self, n: int, generator: torch.Generator | None, device: torch.device) -> tuple[Tensor, Tensor]:

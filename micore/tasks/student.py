@@ -33,14 +33,7 @@ import torch
 
 from ..validation import check_positive_int
 from .base import Task, format_number, work_dtype
-from .gaussian import (
-    CholeskyFactors,
-    check_correlation,
-    check_covariance,
-    correlation_for_mi,
-    log_det,
-    mahalanobis,
-)
+from .gaussian import CholeskyFactors, check_correlation, check_covariance, correlation_for_mi, log_det, mahalanobis
 
 __all__ = ["MultivariateStudentT", "student_mi_correction", "student_identity", "student_dense", "student_sparse"]
 

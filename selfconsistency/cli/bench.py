@@ -3,9 +3,8 @@ finite-sample protocol on any task with known MI), through :mod:`selfconsistency
 
 from __future__ import annotations
 
-import argparse
+import functools
 
-from micore.finite import HeldoutConfig
 from micore.tasks import task_names
 from micore.training.precision import PRECISIONS
 
@@ -14,11 +13,12 @@ from ..execution import NotWritten, RunsFailed, check_writable
 from ..groundtruth.config import DEFAULT_ESTIMATORS, FINITE_ESTIMATORS, BenchConfig
 from .flags import (
     DEVICE_HELP,
+    add_command,
     add_execution,
+    add_heldout,
     count,
     device_arg,
     log_line,
-    names_epilog,
     positive,
     report_failed,
     report_not_written,
@@ -31,22 +31,20 @@ __all__ = ["add_bench"]
 _PAPER = BenchConfig()  # the seed's protocol: the defaults the flags show
 
 
+_HELP = "ground-truth benchmark on the Gaussian/Cubic staircase (Table 2, Figure 1)"
+_DESCRIPTION = (
+    "Trains estimators on the MI staircase and reports bias/variance/MSE per level:\none table per protocol, the "
+    "paper's numbers only beside runs of the paper's protocol."
+)
+_ESTIMATORS = (
+    "estimator names; two spellings of one configuration (smile, smile:5.0) run once (default: "
+    f"{' '.join(bench.QUICK['estimators'])} with --quick, else {' '.join(DEFAULT_ESTIMATORS)}; finite: "
+    f"{' '.join(FINITE_ESTIMATORS)})"
+)
+
+
 def add_bench(sub) -> None:
-    p = sub.add_parser(
-        "bench",
-        help="ground-truth benchmark on the Gaussian/Cubic staircase (Table 2, Figure 1)",
-        description="Trains estimators on the MI staircase and reports bias/variance/MSE per level:\none "
-        "table per protocol, the paper's numbers only beside runs of the paper's protocol.",
-        epilog=names_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "estimators",
-        nargs="*",
-        help="estimator names; two spellings of one configuration (smile, smile:5.0) run once "
-        f"(default: {' '.join(bench.QUICK['estimators'])} with --quick, else {' '.join(DEFAULT_ESTIMATORS)}; "
-        f"finite: {' '.join(FINITE_ESTIMATORS)})",
-    )
+    p = add_command(sub, "bench", _HELP, _DESCRIPTION, _ESTIMATORS, metavar="estimators")
     p.add_argument(
         "--protocol",
         choices=("staircase", "finite"),
@@ -69,19 +67,7 @@ def add_bench(sub) -> None:
         help="finite: every task of a suite (beyond-normal, mixtures, high-mi, classic, image-channel) (default: none)",
     )
     p.add_argument("--n", type=size, default=5000, help="finite: samples per run (default: 5000)")
-    p.add_argument(
-        "--max-steps",
-        type=count,
-        default=HeldoutConfig.max_steps,
-        help=f"finite: step cap per run (default: {HeldoutConfig.max_steps})",
-    )
-    p.add_argument(
-        "--patience",
-        type=count,
-        default=HeldoutConfig.patience,
-        help=f"finite: held-out evaluations (every {HeldoutConfig.eval_every} steps) without gain "
-        f"(default: {HeldoutConfig.patience})",
-    )
+    add_heldout(p, scope="finite: ")
     p.add_argument(
         "--critic",
         choices=("joint", "separable"),
@@ -160,11 +146,31 @@ def add_bench(sub) -> None:
     p.set_defaults(func=_run_bench)
 
 
-def _report_bench(args, failed: RunsFailed | None) -> int:
+def _train_then_report(args, train, report) -> int:
+    """Trains the runs missing from --out (unless --report-only), then tabulates every run in --out. Exit 0; 1 when
+    runs failed (what finished is tabulated first) or files could not be written."""
+    failed = None
+    if not args.report_only:
+        check_writable(args.out, create=False)  # before starting workers or Ray
+        try:
+            train(
+                seeds=range(args.seeds),
+                out=args.out,
+                device=args.device,
+                progress=not args.no_progress,
+                log=log_line,
+                executor=run_executor(args),
+            )
+        except RunsFailed as err:
+            failed = err  # tabulate what finished, then say what failed
     try:
-        bench.report(args.out, log=print)
+        report(args.out, log=print)
     except NotWritten as err:
         return report_not_written(err, args.out, failed)
+    except ValueError:
+        if failed is None:
+            raise  # nothing failed and nothing to tabulate: say why
+        return report_failed(failed)
     return 0 if failed is None else report_failed(failed)
 
 
@@ -178,7 +184,7 @@ def _finite_tasks(args) -> list[str]:
 
 
 def _run_finite(args) -> int:
-    failed = None
+    train = None
     if not args.report_only:
         cfg = bench.FiniteConfig(
             n=args.n,
@@ -188,30 +194,9 @@ def _run_finite(args) -> int:
             batch_size=args.batch_size,
             lr=args.lr,
         )
-        tasks = _finite_tasks(args)
-        check_writable(args.out, create=False)  # before starting workers or Ray
-        try:
-            bench.run_finite_benchmark(
-                tasks,
-                args.estimators or list(FINITE_ESTIMATORS),
-                cfg,
-                seeds=range(args.seeds),
-                out=args.out,
-                device=args.device,
-                progress=not args.no_progress,
-                log=log_line,
-                executor=run_executor(args),
-            )
-        except RunsFailed as err:
-            failed = err
-    try:
-        bench.finite_report(args.out, log=print)
-    except NotWritten as err:
-        return report_not_written(err, args.out, failed)
-    except ValueError:
-        if failed is None:
-            raise
-    return 0 if failed is None else report_failed(failed)
+        names = args.estimators or list(FINITE_ESTIMATORS)
+        train = functools.partial(bench.run_finite_benchmark, _finite_tasks(args), names, cfg)
+    return _train_then_report(args, train, bench.finite_report)
 
 
 def _run_bench(args) -> int:
@@ -234,7 +219,7 @@ def _run_bench(args) -> int:
     args.batch_size = _PAPER.batch_size if args.batch_size is None else args.batch_size
     args.lr = _PAPER.lr if args.lr is None else args.lr
     if args.report_only:
-        return _report_bench(args, None)
+        return _train_then_report(args, None, bench.report)
     names = args.estimators or list(bench.QUICK["estimators"] if args.quick else DEFAULT_ESTIMATORS)
     levels = args.levels if args.levels is not None else (bench.QUICK["levels"] if args.quick else _PAPER.levels)
     spl = args.steps_per_level
@@ -253,27 +238,5 @@ def _run_bench(args) -> int:
         )
         for task in tasks
     ]
-    check_writable(args.out, create=False)  # before starting workers or Ray
-    executor = run_executor(args)
-    failed = None
-    try:
-        bench.run_benchmark(
-            names,
-            cfgs,
-            seeds=range(args.seeds),
-            out=args.out,
-            device=args.device,
-            progress=not args.no_progress,
-            log=log_line,
-            executor=executor,
-            ensemble=args.ensemble or "auto",
-            max_members=args.max_members,
-        )
-    except RunsFailed as err:
-        failed = err  # tabulate what finished, then say what failed
-    try:
-        return _report_bench(args, failed)
-    except ValueError:
-        if failed is None:
-            raise  # nothing failed and nothing to tabulate: say why
-        return report_failed(failed)
+    ensemble = dict(ensemble=args.ensemble or "auto", max_members=args.max_members)
+    return _train_then_report(args, functools.partial(bench.run_benchmark, names, cfgs, **ensemble), bench.report)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -16,10 +16,10 @@ from ..images.settings import ALIASES, SETTINGS
 from ..images.suite import run_many
 from .flags import (
     DEVICE_HELP,
+    add_command,
     add_execution,
     count,
     device_arg,
-    names_epilog,
     nonnegative,
     positive,
     report_failed,
@@ -31,34 +31,23 @@ from .flags import (
 
 __all__ = ["add_check"]
 
-TOLERANCE_HELP = {
-    "independence": "|ratio at t=0| allowed",
-    "monotonicity": "largest drop of the baseline curve between neighbouring t",
-    "upper": "how far the baseline ratio may exceed 1",
-    "data_processing": "|ratio - 1| allowed",
-    "additivity": "|ratio - 2| allowed",
-    "min_mi": "nats: a reference estimate below this makes the ratio undefined (the verdict fails)",
-}
+TOLERANCE_HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(Tolerances)}  # one --tol-* flag each
+
+
+_HELP = "self-consistency tests on images (Song & Ermon Sec. 6.2, Figures 4-6, Table 3)"
+_DESCRIPTION = (
+    "Trains each estimator on every cell (setting, rows t, seed) and judges independence,\nmonotonicity, data "
+    "processing and additivity on held-out images. Resumable: finished cells\nin --out are skipped."
+)
+_ESTIMATORS = (
+    "built-in name (cpc, mine, nwj, smile:5, smile:inf, remine, gm-vae, gm-flow, ...) or "
+    "package.module:factory (a callable (x_shape, y_shape) -> MIEstimator); two spellings of one "
+    "configuration run once (at least one, unless --report-only)"
+)
 
 
 def add_check(sub) -> None:
-    p = sub.add_parser(
-        "check",
-        help="self-consistency tests on images (Song & Ermon Sec. 6.2, Figures 4-6, Table 3)",
-        description="Trains each estimator on every cell (setting, rows t, seed) and judges independence,\n"
-        "monotonicity, data processing and additivity on held-out images. Resumable: finished cells\n"
-        "in --out are skipped.",
-        epilog=names_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "estimators",
-        nargs="*",
-        metavar="ESTIMATOR",
-        help="built-in name (cpc, mine, nwj, smile:5, smile:inf, remine, gm-vae, gm-flow, ...) or "
-        "package.module:factory (a callable (x_shape, y_shape) -> MIEstimator); two spellings of one "
-        "configuration run once (at least one, unless --report-only)",
-    )
+    p = add_command(sub, "check", _HELP, _DESCRIPTION, _ESTIMATORS, metavar="ESTIMATOR")
     p.add_argument(
         "--dataset",
         choices=DATASETS,

@@ -13,13 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from micore.finite import HeldoutConfig
 from micore.validation import check_not_constant
 
 from ..execution import NotWritten, check_writable, write_outputs
 from ..registry import canonical_name
 from ..userdata import Comparison, estimate_mi, load_pair
-from .flags import DEVICE_HELP, count, device_arg, positive, size
+from .flags import DEVICE_HELP, add_heldout, count, device_arg, positive, size
 
 __all__ = ["add_estimate"]
 
@@ -68,19 +67,7 @@ def add_estimate(sub) -> None:
     p.add_argument(
         "--out", type=Path, default=Path("estimate"), help="folder for estimate.json/.md (default: ./estimate)"
     )
-    p.add_argument(
-        "--max-steps",
-        type=count,
-        default=HeldoutConfig.max_steps,
-        help=f"step cap of each seed (default: {HeldoutConfig.max_steps})",
-    )
-    p.add_argument(
-        "--patience",
-        type=count,
-        default=HeldoutConfig.patience,
-        help=f"held-out evaluations (every {HeldoutConfig.eval_every} steps) without gain before stopping "
-        f"(default: {HeldoutConfig.patience})",
-    )
+    add_heldout(p)
     p.add_argument("--batch-size", type=size, default=None, help="(default: the estimator's paper setting)")
     p.add_argument("--lr", type=positive, default=None, help="(default: the estimator's paper setting)")
     p.add_argument(

@@ -8,6 +8,7 @@ import math
 import sys
 
 from micore.device import resolve_device
+from micore.finite import HeldoutConfig
 
 from ..execution import RAY_INSTALL, NotWritten, RunsFailed, make_executor
 from ..registry import describe
@@ -56,6 +57,36 @@ def device_arg(text: str) -> str:
 
 
 DEVICE_HELP = "torch device of every run: cpu, cuda, cuda:1 (default: cuda when available, else cpu)"
+
+
+def add_command(sub, name: str, help: str, description: str, estimators: str, *, metavar: str = "NAME"):
+    """A subcommand taking estimator names (``selfconsistency bench NAME ...``), with the registry's names listed
+    after its help."""
+    p = sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=names_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("estimators", nargs="*", metavar=metavar, help=estimators)
+    return p
+
+
+def add_heldout(p, scope: str = "") -> None:
+    """The held-out protocol's flags (``--max-steps``, ``--patience``), defaults read from
+    :class:`micore.finite.HeldoutConfig`; ``scope`` prefixes their help (``"finite: "``)."""
+    cfg = HeldoutConfig()
+    p.add_argument(
+        "--max-steps", type=count, default=cfg.max_steps, help=f"{scope}step cap of each run (default: {cfg.max_steps})"
+    )
+    p.add_argument(
+        "--patience",
+        type=count,
+        default=cfg.patience,
+        help=f"{scope}held-out evaluations (every {cfg.eval_every} steps) without gain before stopping "
+        f"(default: {cfg.patience})",
+    )
 
 
 def add_execution(p) -> None:

@@ -26,7 +26,7 @@ import warnings
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar
 
-__all__ = ["Record", "RecordProblem", "check_value", "checked_fields"]
+__all__ = ["Record", "RecordProblem", "check_value", "checked_fields", "config_check"]
 
 
 class RecordProblem(ValueError):
@@ -225,3 +225,18 @@ class Record:
         out.update(self.extra)
         out["version"] = self.VERSION
         return out
+
+
+def config_check(config, relpath: str):
+    """A :attr:`~.runs.Run.validate`: the record found at ``relpath`` must have been made with ``config`` (its
+    ``config`` field); otherwise a ``ValueError`` says to use another output directory (the run is not redone
+    silently over results of another protocol)."""
+
+    def validate(record) -> None:
+        if record.config != config:
+            raise ValueError(
+                f"{relpath} in the output directory was made with another configuration ({_plain(record.config)}, "
+                f"now {_plain(config)}); use another --out directory"
+            )
+
+    return validate

@@ -195,16 +195,20 @@ def read_record(path: str | os.PathLike, check=None, *, record: type | None = No
     return rec
 
 
-def load_records(folder: str | os.PathLike, pattern: str, record: type, *, redo: str, check=None) -> list:
+def load_records(
+    folder: str | os.PathLike, pattern: str, record: type, *, redo: str, check=None, what: str | None = None
+) -> list:
     """Every whole record among the files ``folder/pattern`` (sorted by path), read as ``record`` (and passing
     ``check(record) -> problem or None``); a bad file is skipped with a warning naming it and ``redo`` (the
-    command that makes it again)."""
+    command that makes it again). ``what``: none found is a ``ValueError`` ("no finished {what} in folder")."""
     found = []
     for path in sorted(Path(folder).glob(pattern)):
         try:
             found.append(read_record(path, check, record=record))
         except BadRecord as err:
             log.warning(f"skipped {err}: delete it, or run {redo} again (it redoes the run)")
+    if what is not None and not found:
+        raise ValueError(f"no finished {what} in {folder}")
     return found
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from micore.finite import FIELDS as HELDOUT_FIELDS
 from micore.finite import HeldoutConfig
 from micore.tasks import Staircase
 from micore.training.precision import PRECISIONS
@@ -122,13 +123,9 @@ class FiniteConfig:
         self.heldout()  # checks the training fields
 
     def heldout(self) -> HeldoutConfig:
-        return HeldoutConfig(
-            max_steps=self.max_steps,
-            eval_every=self.eval_every,
-            patience=self.patience,
-            batch_size=self.batch_size,
-            lr=self.lr,
-        )
+        """The held-out protocol of each run: these fields of :class:`~micore.finite.HeldoutConfig`, its defaults
+        for the others."""
+        return HeldoutConfig.from_options(**{k: v for k, v in asdict(self).items() if k in HELDOUT_FIELDS})
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -44,7 +44,7 @@ from micore.validation import check_positive_int
 from ..execution import Group, Run
 from ..execution import group_runs as group_by_key
 from .records import StaircaseRecord
-from .staircase import StaircaseRun, estimator_for
+from .staircase import StaircaseRun, estimator_for, record_of
 
 __all__ = ["ENSEMBLE_MODES", "group_runs", "train_group", "group_key"]
 
@@ -158,21 +158,6 @@ def train_group(
         # one by one ("loop"), each member's own time; in one model, an equal share of its chunk's
         size = 1 if engine == "loop" else size
         seconds = hist.seconds if engine == "loop" else chunk_wall / size
-        records.append(
-            StaircaseRecord(
-                estimator=spec.estimator,
-                seed=spec.seed,
-                config=spec.config,
-                kind=est.kind,
-                diverged_at=hist.diverged_at,
-                estimates=hist.estimate,
-                seconds=seconds,
-                device=hist.device,
-                steps_per_second=len(hist.loss) / seconds if seconds > 0 else None,
-                threads=hist.threads,
-                ensemble_size=size,
-                ensemble_seconds=chunk_wall,
-                ensemble_engine=engine,
-            )
-        )
+        ensemble = dict(ensemble_size=size, ensemble_seconds=chunk_wall, ensemble_engine=engine)
+        records.append(record_of(spec, est, hist, diverged_at=hist.diverged_at, seconds=seconds, **ensemble))
     return records

@@ -25,6 +25,7 @@ from micore.finite import diagnose, fit_heldout
 from micore.tasks import make_task
 
 from ..execution import Run, execute, load_records
+from ..execution.records import config_check
 from ..registry import canonical_name, protocol_factory
 from .config import FINITE_ESTIMATORS, FiniteConfig
 from .records import FiniteRecord
@@ -113,17 +114,6 @@ def run_finite(task_name: str, name: str, cfg: FiniteConfig, seed: int, device=N
     return run_finite_spec(FiniteRun(task_name, canonical_name(name), cfg, seed, device_name(device)), progress)
 
 
-def _validator(cfg: FiniteConfig, relpath: str):
-    def validate(rec: FiniteRecord) -> None:
-        if rec.config != cfg:
-            raise ValueError(
-                f"{relpath} in the output directory was made with another protocol ({rec.config.to_dict()}, now "
-                f"{cfg.to_dict()}); use another --out directory"
-            )
-
-    return validate
-
-
 def _describe(rec: FiniteRecord) -> str:
     value = "nan" if rec.value is None else f"{rec.value:.3f}"
     return f"{value} of {rec.true_mi:.3f} nats, {rec.steps} steps ({rec.stopped}), {rec.seconds:.0f} s"
@@ -150,7 +140,7 @@ def finite_runs(tasks, estimators, cfg: FiniteConfig, seeds=(0,), device=None) -
                         fn=run_finite_spec,
                         args=(FiniteRun(t, name, cfg, seed, device),),
                         record=FiniteRecord,
-                        validate=_validator(cfg, relpath),
+                        validate=config_check(cfg, relpath),
                         describe=_describe,
                         gpu=device.startswith("cuda"),
                     )
@@ -167,6 +157,10 @@ def run_finite_benchmark(
     return list(outcome.records.values())
 
 
-def load_finite(out) -> list[FiniteRecord]:
-    """Every whole finite-sample record under ``out/finite`` (a bad file is skipped with a warning)."""
-    return load_records(Path(out) / FINITE_DIR, "*/*.json", FiniteRecord, redo="the bench command that made it")
+def load_finite(out, *, required: bool = False) -> list[FiniteRecord]:
+    """Every whole finite-sample record under ``out/finite`` (a bad file is skipped with a warning; ``required``:
+    none is a ``ValueError``)."""
+    what = "finite-sample runs" if required else None
+    return load_records(
+        Path(out) / FINITE_DIR, "*/*.json", FiniteRecord, redo="the bench command that made it", what=what
+    )

@@ -133,10 +133,7 @@ def _heatmap(p: dict, title: str):
 
 def finite_report(out, log=print) -> str:
     """Rebuilds ``finite.md``, ``finite.json``, ``finite.csv`` and ``finite_heatmap*.png`` in ``out``."""
-    out = Path(out)
-    recs = load_finite(out)
-    if not recs:
-        raise ValueError(f"no finished finite-sample runs in {out / 'finite'}")
+    recs = load_finite(out, required=True)
     summary = summarize_finite(recs)
     md = finite_markdown(summary)
     js = {
@@ -150,5 +147,5 @@ def finite_report(out, log=print) -> str:
     figures = [(figure_name("finite_heatmap", i), _heatmap(p, title)) for i, (title, p) in enumerate(summary.items())]
     files = {"finite.md": "# Finite-sample benchmark\n\n" + md, "finite.json": js, "finite.csv": finite_csv(recs)}
     log(md)  # before writing: shown even where out cannot be written
-    write_outputs(out, files, figures, log)
+    write_outputs(Path(out), files, figures, log)
     return md

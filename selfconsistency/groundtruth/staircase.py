@@ -21,6 +21,7 @@ from micore.device import device_name
 from micore.training.precision import check_precision
 
 from ..execution import Run, load_records
+from ..execution.records import config_check
 from ..registry import canonical_name, protocol_factory
 from .config import QUICK, TASKS, BenchConfig
 from .records import StaircaseRecord
@@ -32,6 +33,7 @@ __all__ = [
     "run_one",
     "bench_runs",
     "estimator_for",
+    "record_of",
     "load_runs",
     "run_path",
     "QUICK",
@@ -89,18 +91,18 @@ def run_staircase(spec: StaircaseRun, progress: bool = True) -> StaircaseRecord:
         )
     except TrainingDiverged as err:
         hist, diverged_at = err.history, err.step
+    return record_of(spec, est, hist, diverged_at=diverged_at)
+
+
+def record_of(spec: StaircaseRun, est, hist, *, diverged_at: int | None, seconds: float | None = None, **more):
+    """The run's record from its training history: the per-step estimates, and the time (``seconds``, default the
+    history's) with the steps per second it makes; ``more``: the ensemble's fields."""
+    seconds = hist.seconds if seconds is None else seconds
+    speed = len(hist.loss) / seconds if seconds > 0 else None
     return StaircaseRecord(
-        estimator=spec.estimator,
-        seed=spec.seed,
-        config=cfg,
-        kind=est.kind,
-        diverged_at=diverged_at,
-        estimates=hist.estimate,
-        seconds=hist.seconds,
-        device=hist.device,
-        steps_per_second=len(hist.loss) / hist.seconds if hist.seconds > 0 else None,
-        threads=hist.threads,
-    )
+        spec.estimator, spec.seed, spec.config, diverged_at, hist.estimate, seconds, est.kind, hist.device, speed,
+        hist.threads, **more,
+    )  # fmt: skip
 
 
 def run_one(name: str, cfg: BenchConfig, seed: int, device=None, progress: bool = True) -> StaircaseRecord:
@@ -113,17 +115,6 @@ def _describe(rec: StaircaseRecord) -> str:
     size = rec.ensemble_size or 1
     share = f" (1/{size} of an ensemble's {rec.ensemble_seconds:.0f} s)" if size > 1 else ""
     return f"{status}{rec.seconds:.0f} s{share}"
-
-
-def _validator(cfg: BenchConfig, relpath: str):
-    def validate(rec: StaircaseRecord) -> None:
-        if rec.config != cfg:
-            raise ValueError(
-                f"{relpath} in the output directory was made with another protocol "
-                f"({rec.config.to_dict()}, now {cfg.to_dict()}); use another --out directory"
-            )
-
-    return validate
 
 
 def bench_runs(estimators, cfgs, seeds=(0,), device=None) -> list[Run]:
@@ -150,7 +141,7 @@ def bench_runs(estimators, cfgs, seeds=(0,), device=None) -> list[Run]:
                         fn=run_staircase,
                         args=(spec,),
                         record=StaircaseRecord,
-                        validate=_validator(cfg, relpath),
+                        validate=config_check(cfg, relpath),
                         describe=_describe,
                         gpu=device.startswith("cuda"),
                     )
@@ -158,9 +149,11 @@ def bench_runs(estimators, cfgs, seeds=(0,), device=None) -> list[Run]:
     return runs
 
 
-def load_runs(out) -> list[StaircaseRecord]:
-    """Every whole run record in ``out/runs``; a bad file is skipped with a warning naming it."""
-    return load_records(Path(out) / "runs", "*.json", StaircaseRecord, redo="the bench command that made it")
+def load_runs(out, *, required: bool = False) -> list[StaircaseRecord]:
+    """Every whole run record in ``out/runs``; a bad file is skipped with a warning naming it (``required``: none
+    is a ``ValueError``)."""
+    what = "runs" if required else None
+    return load_records(Path(out) / "runs", "*.json", StaircaseRecord, redo="the bench command that made it", what=what)
 
 
 __getattr__ = deprecated_names(

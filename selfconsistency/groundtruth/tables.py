@@ -210,10 +210,7 @@ def report(out, log=print) -> str:
     (then :class:`~selfconsistency.execution.NotWritten` names the files that could not be). Figure 1 is
     ``figure1.png`` for the first protocol of the table, ``figure1_2.png`` ... for the others.
     """
-    out = Path(out)
-    runs = load_runs(out)
-    if not runs:
-        raise ValueError(f"no finished runs in {out / 'runs'}")
+    runs = load_runs(out, required=True)
     summaries = summarize(runs)
     md = table_markdown(summaries)
     log(md)
@@ -222,5 +219,5 @@ def report(out, log=print) -> str:
         "table.json": summaries_json(summaries),
     }
     figures = [(figure_name("figure1", i), _figure1(runs, protocol)) for i, protocol in enumerate(protocols(summaries))]
-    write_outputs(out, files, figures, log)
+    write_outputs(Path(out), files, figures, log)
     return md

@@ -78,9 +78,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from micore.tasks.base import Task, format_number, make_generator, work_dtype
+from micore.tasks.base import Device, DType, Generator, Seed, Task, draw_setup, format_number, work_dtype
 from micore.tasks.registry import register_tasks
-from micore.validation import check_positive_int
 
 from .data import DATASETS, SHAPES, ImageSplit, load_images
 
@@ -289,22 +288,11 @@ class ImageChannel(Task):
         return self._pools[key]
 
     def sample_with_bits(
-        self,
-        n: int,
-        seed: int | None = None,
-        *,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        self, n: int, seed: Seed = None, *, generator: Generator = None, device: Device = None, dtype: DType = None
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``(x, y, bits_x, bits_y)``: :meth:`sample`'s pairs (the same draws) and their bits ``[n, k]`` (int64)."""
-        check_positive_int(n, "n")
-        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-            raise ValueError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
-        g = make_generator(seed, generator, device)
-        dev = g.device if g is not None else torch.device(device) if device is not None else torch.empty(0).device
+        g, dev, out = draw_setup(n, seed, generator, device, dtype)
         x, y, bits_x, bits_y = self._draw(n, g, dev)
-        out = dtype or torch.get_default_dtype()
         return x.to(out), y.to(out), bits_x, bits_y
 
     def _sample(self, n: int, generator: torch.Generator | None, device: torch.device) -> tuple[Tensor, Tensor]:

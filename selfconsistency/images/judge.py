@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from .settings import Ratio, plan_ratios
 
@@ -54,12 +54,17 @@ class Tolerances:
       the verdict fails (an estimator that sees no dependence cannot be self-consistent).
     """
 
-    independence: float = 0.1
-    monotonicity: float = 0.1
-    upper: float = 0.1
-    data_processing: float = 0.2
-    additivity: float = 0.3
-    min_mi: float = 0.05
+    independence: float = field(default=0.1, metadata={"help": "|ratio at t=0| allowed"})
+    monotonicity: float = field(
+        default=0.1, metadata={"help": "largest drop of the baseline curve between neighbouring t"}
+    )
+    upper: float = field(default=0.1, metadata={"help": "how far the baseline ratio may exceed 1"})
+    data_processing: float = field(default=0.2, metadata={"help": "|ratio - 1| allowed"})
+    additivity: float = field(default=0.3, metadata={"help": "|ratio - 2| allowed"})
+    min_mi: float = field(
+        default=0.05,
+        metadata={"help": "nats: a reference estimate below this makes the ratio undefined (the verdict fails)"},
+    )
 
     def __post_init__(self):
         for k, v in asdict(self).items():

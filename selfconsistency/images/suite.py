@@ -21,6 +21,7 @@ from micore.device import device_name
 from micore.validation import check_positive_float, check_positive_int
 
 from ..execution import Run, execute, parallel_cap
+from ..execution.records import config_check
 from ..registry import canonical_name
 from .cells import (
     CellSpec,
@@ -114,17 +115,6 @@ def _describe(rec: CellRecord) -> str:
     return f"{value} nats"
 
 
-def _validator(config: CellConfig, relpath: str):
-    def validate(rec: CellRecord) -> None:
-        if rec.config != config:
-            raise ValueError(
-                f"{relpath} was made with another configuration ({rec.config.to_dict()}, now "
-                f"{config.to_dict()}); use another out directory"
-            )
-
-    return validate
-
-
 def plan(
     make,
     dataset: str = "digits",
@@ -192,7 +182,7 @@ def plan(
                     fn=run_cell,
                     args=(CellSpec(make, name, measure, t, seed, config, data_root, device),),
                     record=CellRecord,
-                    validate=_validator(config, relpath),
+                    validate=config_check(config, relpath),
                     describe=_describe,
                     gpu=device.startswith("cuda"),
                 )
@@ -201,33 +191,19 @@ def plan(
 
 
 def run(
-    make,
-    dataset: str = "digits",
-    settings: Sequence[str] = ("baseline", "data-processing", "additivity"),
-    *,
-    rows: Sequence[int] | None = None,
-    seeds=1,
-    device=None,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    lr: float | None = None,
-    out=None,
-    name: str | None = None,
-    data_root=None,
-    download: bool = False,
-    dp_offset: int = 3,
-    tolerances: Tolerances | None = None,
-    progress: bool = True,
-    log: Callable[[str], None] | None = None,
-    executor=None,
-    ensemble: str | None = None,
+    make, dataset: str = "digits", settings: Sequence[str] = ("baseline", "data-processing", "additivity"), **options
 ) -> Report:
     """Runs the self-consistency tests of Song & Ermon (Sec. 6.2, App. B.2) for one estimator.
+
+    :func:`run_many` of the one estimator ``make``: ``options`` are its keywords (``out``, ``name``, ``tolerances``,
+    ``progress``, ``log``, ``executor``, ``ensemble``) and :func:`plan`'s (``rows``, ``seeds``, ``device``,
+    ``epochs``, ``batch_size``, ``lr``, ``data_root``, ``download``, ``dp_offset``); an unknown one is a
+    ``TypeError``.
 
     Args:
         make: a factory ``(x_shape, y_shape) -> MIEstimator`` (shapes ``(C, H, W)``), or a registry name
             (``"smile:5"``, ``"cpc"``, ``"gm-vae"``, ``"pkg.module:factory"``; discriminative built-ins get
-            the paper's convolutional critic, narrower on digits: :data:`DIGITS_CRITIC`).
+            the paper's convolutional critic, narrower on digits: :data:`~.cells.DIGITS_CRITIC`).
         dataset: ``"digits"`` (offline), ``"mnist"`` or ``"cifar10"`` (torchvision, from ``data_root``).
         settings: names from :data:`~selfconsistency.images.settings.SETTINGS` (``baseline``, ``data-processing``,
             ``additivity``, ``scaling``, ``rotation``, ``translation``) or the aliases ``masking``,
@@ -254,27 +230,7 @@ def run(
     Returns:
         a :class:`~selfconsistency.images.report.Report` of this estimator's cells.
     """
-    return run_many(
-        [make],
-        dataset,
-        settings,
-        out=out,
-        name=name,
-        tolerances=tolerances,
-        progress=progress,
-        log=log,
-        executor=executor,
-        ensemble=ensemble,
-        rows=rows,
-        seeds=seeds,
-        device=device,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        data_root=data_root,
-        download=download,
-        dp_offset=dp_offset,
-    )
+    return run_many([make], dataset, settings, **options)
 
 
 def run_many(

@@ -127,17 +127,8 @@ def test_flow_runs_on_stacked_image_shapes():
     assert est.scores(x[:4], y[:4]).shape == (4, 4)
 
 
-def test_flow_bad_input():
-    est = FlowMI((1, 8, 8), (1, 8, 8))
-    x = torch.rand(16, 1, 8, 8)
-    with pytest.raises(ValueError, match=r"y must hold pixel intensities in \[0, 1\]"):
-        est.log_ratio(x, x * 255)
-    with pytest.raises(ValueError, match=r"x must hold pixel intensities in \[0, 1\]"):
-        est.fit(x - 1, x, steps=1, progress=False)
-    with pytest.raises(ValueError, match="NaN or infinite"):
-        est.fit(x, torch.full_like(x, math.inf), steps=1, progress=False)
-    with pytest.raises(ValueError, match="x must have shape"):
-        est.estimate(torch.rand(16, 64), x)
+def test_flow_bad_arguments():
+    # bad pixels are tests/genmi/test_pixels.py's (every pixel model)
     with pytest.raises(ValueError, match="dequantize"):
         FlowMI(4, 4, dequantize="yes")
     with pytest.raises(ValueError, match="layers"):

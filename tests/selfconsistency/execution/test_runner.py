@@ -22,15 +22,8 @@ import runner_fixtures as rf
 
 from micore.training.threads import available_cpus
 from selfconsistency.cli import main
-from selfconsistency.execution import (
-    InlineExecutor,
-    ProcessExecutor,
-    RayExecutor,
-    Run,
-    RunsFailed,
-    execute,
-    make_executor,
-)
+from selfconsistency.execution.executors import InlineExecutor, ProcessExecutor, RayExecutor, make_executor
+from selfconsistency.execution.runner import Run, RunsFailed, execute
 from selfconsistency.execution.storage import OutputBusy, OutputLock
 from selfconsistency.groundtruth import BenchConfig, run_benchmark
 
@@ -260,21 +253,8 @@ def test_a_local_ray_runs_retries_killed_workers_records_failures_and_matches_in
 
 
 def test_check_gives_identical_cells_in_process_and_with_jobs(tmp_path, capsys):
-    argv = [
-        "check",
-        "smile:5",
-        "selfconsistency_fixtures:pixel",
-        "--settings",
-        "baseline",
-        "--rows",
-        "0",
-        "8",
-        "--epochs",
-        "1",
-        "--device",
-        "cpu",
-        "--no-progress",
-    ]
+    argv = ["check", "smile:5", "selfconsistency_fixtures:pixel"]
+    argv += "--settings baseline --rows 0 8 --epochs 1 --device cpu --no-progress".split()
     assert main(argv + ["--out", str(tmp_path / "inline"), "--threads", "1"]) == 0
     assert main(argv + ["--out", str(tmp_path / "jobs"), "--jobs", "2"]) == 0
     cells = {}
@@ -297,23 +277,8 @@ def test_without_ray_the_flag_says_how_to_install_it(monkeypatch, tmp_path):
 
 def test_failed_runs_make_the_command_exit_non_zero_and_name_them(tmp_path, capsys):
     # a user factory that raises inside one cell: the others finish, the report is written, exit code 1
-    argv = [
-        "check",
-        "runner_fixtures:broken_on_rows_4",
-        "--settings",
-        "baseline",
-        "--rows",
-        "0",
-        "4",
-        "8",
-        "--epochs",
-        "1",
-        "--device",
-        "cpu",
-        "--no-progress",
-        "--out",
-        str(tmp_path),
-    ]
+    argv = ["check", "runner_fixtures:broken_on_rows_4", "--out", str(tmp_path)]
+    argv += "--settings baseline --rows 0 4 8 --epochs 1 --device cpu --no-progress".split()
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "1 of 3 runs failed" in err and "t=4" in err

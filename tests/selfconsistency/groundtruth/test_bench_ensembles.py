@@ -20,16 +20,9 @@ import pytest
 import torch
 
 from selfconsistency.cli import main
-from selfconsistency.execution import (
-    Group,
-    InlineExecutor,
-    ProcessExecutor,
-    RayExecutor,
-    Run,
-    RunsFailed,
-    execute,
-    parallel_cap,
-)
+from selfconsistency.execution.executors import InlineExecutor, ProcessExecutor, RayExecutor
+from selfconsistency.execution.grouping import parallel_cap
+from selfconsistency.execution.runner import Group, Run, RunsFailed, execute
 from selfconsistency.groundtruth import BenchConfig, load_runs, run_benchmark
 from selfconsistency.groundtruth.ensembles import group_runs
 from selfconsistency.groundtruth.staircase import bench_runs

@@ -85,29 +85,9 @@ def test_an_interrupted_run_resumes_without_recomputing_or_losing_cells(tmp_path
 
 def test_cli_runs_module_factories_and_draws_estimators_together(tmp_path, capsys):
     out = tmp_path / "out"
-    argv = [
-        "check",
-        "selfconsistency_fixtures:pixel",
-        "selfconsistency_fixtures:constant",
-        "--out",
-        str(out),
-        "--epochs",
-        "1",
-        "--device",
-        "cpu",
-        "--no-progress",
-        "--settings",
-        "baseline",
-        "additivity",
-        "--rows",
-        "0",
-        "4",
-        "8",
-        "--seeds",
-        "2",
-        "--tol-additivity",
-        "0.25",
-    ]
+    argv = ["check", "selfconsistency_fixtures:pixel", "selfconsistency_fixtures:constant", "--out", str(out)]
+    argv += "--epochs 1 --device cpu --no-progress --settings baseline additivity --rows 0 4 8 --seeds 2".split()
+    argv += ["--tol-additivity", "0.25"]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "| selfconsistency_fixtures:pixel | baseline | independence (t=0) | 0 | 0.000 | 0 |" in text
