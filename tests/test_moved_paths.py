@@ -43,6 +43,7 @@ RENAMED = {
     ("selfconsistency.images.suite", "Protocol"): ("selfconsistency.images.suite", "ImageProtocol"),
     ("selfconsistency.groundtruth.staircase", "run_benchmark"): ("selfconsistency.groundtruth.bench", "run_benchmark"),
     ("selfconsistency.groundtruth.staircase", "resolve_device"): ("micore.device", "device_name"),
+    ("selfconsistency.groundtruth.ensembles", "parallel_cap"): ("selfconsistency.execution", "parallel_cap"),
 }
 
 

@@ -38,6 +38,7 @@ from dataclasses import asdict, replace
 import torch
 
 from micore import train_ensemble
+from micore.compat import deprecated_names
 from micore.ensemble import ensemble_signature
 from micore.validation import check_positive_int
 
@@ -161,3 +162,7 @@ def train_group(
         ensemble = dict(ensemble_size=size, ensemble_seconds=chunk_wall, ensemble_engine=engine)
         records.append(record_of(spec, est, hist, diverged_at=hist.diverged_at, seconds=seconds, **ensemble))
     return records
+
+
+# moved: the default group size per executor knows nothing about the benchmark
+__getattr__ = deprecated_names(__name__, {"parallel_cap": ("selfconsistency.execution", "parallel_cap")})
