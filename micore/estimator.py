@@ -55,7 +55,7 @@ class MIEstimator(nn.Module):
     kind: ClassVar[str] = ESTIMATE
     default_lr: ClassVar[float] = 5e-4
     default_batch_size: ClassVar[int] = 64
-    # what early stopping on held-out data watches (micore.heldout): the estimate, or the loss
+    # what early stopping on held-out data watches (micore.finite.heldout): the estimate, or the loss
     early_stopping: ClassVar[str] = "estimate"
     # whether micore.train_ensemble can batch this estimator's step (vmap, or its own _ensemble_step);
     # False tells a runner ahead of time that K runs would only loop, so it keeps them separate units

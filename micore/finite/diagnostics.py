@@ -1,6 +1,6 @@
 """When not to trust an MI estimate: named flags computed from the seeds of the finite-sample protocol.
 
-Each check is a pure function of the per-seed fits (:class:`~micore.heldout.SeedFit`) and returns a
+Each check is a pure function of the per-seed fits (:class:`~micore.finite.heldout.SeedFit`) and returns a
 :class:`Flag` (a name and one sentence saying what to do) or ``None``. :func:`diagnose` runs them all.
 
 ========================  ===================================================================================

@@ -1,8 +1,8 @@
 """The MI of a finite dataset: :func:`estimate_heldout` over several seeds, with an interval and flags.
 
-Each seed runs :func:`~micore.heldout.fit_heldout` (its own split, initialisation and batch order); the
+Each seed runs :func:`~micore.finite.heldout.fit_heldout` (its own split, initialisation and batch order); the
 result is the mean of the seeds' held-out values, a Student-t interval over them, the per-seed records, and
-the :mod:`~micore.diagnostics` flags that say when the number should not be trusted.
+the :mod:`~micore.finite.diagnostics` flags that say when the number should not be trusted.
 
 Names such as ``"smile:5"`` are resolved one floor up (:func:`selfconsistency.estimate_mi`, which calls
 this); here the estimator is a factory ``(x_shape, y_shape) -> MIEstimator`` or a module to copy.
@@ -42,8 +42,8 @@ class MIResult:
             with one seed, normal over that seed's test batches). It covers the variation of the training and
             of the split, not the estimator's bias: a lower bound's interval lies below the truth when the bound
             is loose.
-        seeds: the per-seed :class:`~micore.heldout.SeedFit` records.
-        flags: the :class:`~micore.diagnostics.Flag` list (empty when nothing looks wrong).
+        seeds: the per-seed :class:`~micore.finite.heldout.SeedFit` records.
+        flags: the :class:`~micore.finite.diagnostics.Flag` list (empty when nothing looks wrong).
         n: rows used; seconds: wall time of all seeds.
     """
 

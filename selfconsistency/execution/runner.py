@@ -143,7 +143,7 @@ def execute(
             together (those still to do), each member's record written as its own.
         out: the output directory (locked for the duration: a second command on it is refused);
             ``None`` keeps records in memory only (no resuming, nothing written).
-        executor: where runs execute (default :class:`~selfconsistency.executors.InlineExecutor`).
+        executor: where runs execute (default :class:`~.executors.InlineExecutor`).
         progress: the overall bar, and per-run bars where the executor shows them.
         log: receives one line per finished, skipped or failed run, and one per group trained.
         raise_on_failure: raise :class:`RunsFailed` at the end when any run failed.
