@@ -39,7 +39,8 @@ class MIEstimator(nn.Module):
       (default: ``_log_ratio`` on repeated rows; estimators with a faster route override it);
     * ``_batch_estimate(x, y) -> []`` — the MI value of one batch (default :math:`E_P[\\log r]`,
       the unified view's estimate, right for normalised ratios such as the generative ones);
-    * ``_training_step(x, y) -> (loss, value)`` — both at once, sharing the forward pass.
+    * ``_training_step(x, y) -> (loss, value)`` — the loss and the batch estimate of one training batch
+      (default: ``_loss``, then ``_batch_estimate`` without gradients; override it to share one forward pass).
 
     Class attributes: ``kind`` (``"lower bound"``, ``"upper bound"`` or ``"estimate"``),
     ``default_lr`` and ``default_batch_size`` (the paper's training settings), ``early_stopping``
@@ -111,7 +112,21 @@ class MIEstimator(nn.Module):
         return self._log_ratio(x, y).mean()
 
     def _training_step(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:
-        return self._loss(x, y), None
+        # an estimator with only _loss and _log_ratio (or _batch_estimate) still records the estimate of each
+        # training batch, before the update on it: a second forward pass without gradients. The built-ins
+        # override this hook to get both from one pass.
+        loss = self._loss(x, y)
+        if not self._gives_batch_value():
+            return loss, None
+        with torch.no_grad():
+            value = self._batch_estimate(x, y)
+        return loss, value.detach()
+
+    @classmethod
+    def _gives_batch_value(cls) -> bool:
+        """Whether the class has a batch estimate: its own ``_batch_estimate``, or ``_log_ratio`` behind the default."""
+        own = MIEstimator.__dict__
+        return cls._batch_estimate is not own["_batch_estimate"] or cls._log_ratio is not own["_log_ratio"]
 
     def value_range(self, batch_size: int) -> tuple[float, float]:
         """``(low, high)``: the interval the value of a training batch of ``batch_size`` must lie in.

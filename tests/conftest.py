@@ -1,15 +1,15 @@
-import os
-
 import pytest
 import torch
 
 import micore
 
-# CI runs on 2 cores; keep torch from oversubscribing them.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
-# Trainings in the tests use the thread count the test sets (one_thread below), not the library's
-# idle-core default: the tolerances were measured with a fixed count, and a count that follows the
-# machine's load would change float summation order from run to run.
+# One torch thread for the whole suite. The models here are small: a second thread gains little on an idle
+# 2-core machine and, beside any other busy process, makes every step wait for a core that is taken (with 2
+# threads and one core busy, 158 tests took 18 minutes). One thread never oversubscribes, and it is the count
+# the tolerances were measured with (benchmarks/training_tolerances.py): a count that followed the machine's
+# load would change float summation order from run to run. Trainings keep it (micore.set_threads(None): the
+# library's idle-core default is for users, and is tested in tests/micore/training/test_threads.py).
+torch.set_num_threads(1)
 micore.set_threads(None)
 
 

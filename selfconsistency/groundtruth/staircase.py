@@ -9,6 +9,7 @@ Figure 1 from all runs found in ``OUT``; :func:`~.bench.run_benchmark` runs them
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,12 @@ def run_staircase(spec: StaircaseRun, progress: bool = True) -> StaircaseRecord:
 def record_of(spec: StaircaseRun, est, hist, *, diverged_at: int | None, seconds: float | None = None, **more):
     """The run's record from its training history: the per-step estimates, and the time (``seconds``, default the
     history's) with the steps per second it makes; ``more``: the ensemble's fields."""
+    if diverged_at is None and hist.estimate and not any(math.isfinite(v) for v in hist.estimate):
+        raise ValueError(
+            f"{spec.estimator} gave no estimate on any training batch, so the benchmark has nothing to tabulate: the "
+            "per-step value is the second element of the estimator's _training_step(x, y) -> (loss, value); by "
+            "default it is _batch_estimate(x, y), which needs _log_ratio (see micore.MIEstimator)"
+        )
     seconds = hist.seconds if seconds is None else seconds
     speed = len(hist.loss) / seconds if seconds > 0 else None
     return StaircaseRecord(

@@ -31,6 +31,7 @@ __all__ = [
     "cell_record",
     "cell_pairs",
     "build_estimator",
+    "checked_estimator",
     "new_estimator",
     "resolve_factory",
     "split_of",
@@ -110,7 +111,11 @@ def cell_path(out, dataset: str, name: str, measure: str, t: int | None, seed: i
 
 def build_estimator(factory, x_shape, y_shape) -> MIEstimator:
     """``factory(x_shape, y_shape)``, checked to be an estimator; weights follow the global torch seed."""
-    est = factory(x_shape, y_shape)
+    return checked_estimator(factory(x_shape, y_shape))
+
+
+def checked_estimator(est) -> MIEstimator:
+    """``est``, what a factory returned, if it is an estimator; a ``ValueError`` saying what it must be otherwise."""
     if not isinstance(est, MIEstimator):
         raise ValueError(
             f"the estimator factory must return a micore.MIEstimator (fit/estimate interface), got {type(est).__name__}"

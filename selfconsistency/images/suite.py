@@ -20,14 +20,14 @@ from micore.compat import deprecated_names
 from micore.device import device_name
 from micore.validation import check_positive_float, check_positive_int
 
-from ..execution import Run, execute, parallel_cap
+from ..execution import Run, RunsFailed, execute, parallel_cap
 from ..execution.records import config_check
 from ..registry import canonical_name
 from .cells import (
     CellSpec,
-    build_estimator,
     builtin_factory,
     cell_path,
+    checked_estimator,
     estimator_label,
     is_generative,
     resolve_factory,
@@ -43,12 +43,17 @@ from .settings import default_rows, measure_shapes, plan_ratios
 __all__ = [
     "run",
     "run_many",
+    "FactoryFailed",
     "plan",
     "Plan",
     "ImageProtocol",
     "PROTOCOLS",
     "protocol_for",
 ]
+
+
+class FactoryFailed(RuntimeError):
+    """A factory raised when called with the image suite's shapes; the message names it, the shapes and the error."""
 
 
 @dataclass(frozen=True)
@@ -151,8 +156,19 @@ def plan(
     height = images.height
     ratios = plan_ratios(settings, default_rows(height) if rows is None else rows, height, dp_offset)
 
+    shapes = measure_shapes("rows", images.shape)
+    factory = resolve_factory(make, dataset)
     with torch.random.fork_rng(devices=[]):  # the probe leaves the caller's random state alone
-        probe = build_estimator(resolve_factory(make, dataset), *measure_shapes("rows", images.shape))
+        try:
+            probe = factory(*shapes)
+        except Exception as err:  # noqa: BLE001 - the user's factory: said in one line, the others go on
+            label = name or (make if isinstance(make, str) else getattr(make, "__qualname__", repr(make)))
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise FactoryFailed(
+                f"estimator {label!r} could not be built for x_shape={shapes[0]}, y_shape={shapes[1]} (the image "
+                f"suite calls the factory with (C, H, W) shapes): {type(err).__name__}: {first}"
+            ) from err
+    probe = checked_estimator(probe)
     name = name or estimator_label(probe)
     generative = is_generative(probe, make)
     # resumed cells must come from the same model: its printed architecture, hashed
@@ -260,7 +276,13 @@ def run_many(
         raise ValueError("estimators: name at least one estimator")
     if name is not None and len(makes) > 1:
         raise ValueError("name labels one estimator; give it with one estimator only")
-    plans = [plan(make, dataset, settings, name=name, **options) for make in makes]
+    plans, broken = [], {}
+    for make in makes:
+        try:
+            plans.append(plan(make, dataset, settings, name=name, **options))
+        except FactoryFailed as err:  # the other estimators still run; this one is reported as failed
+            label = make if isinstance(make, str) else getattr(make, "__qualname__", repr(make))
+            broken[f"{label} (building it)"] = str(err)
     runs = [r for p in plans for r in p.runs]
     device = runs[0].args[0].device if runs else "cpu"
     if (ensemble or ("auto" if device.startswith("cuda") else "off")) == "auto":
@@ -269,7 +291,11 @@ def run_many(
     elif max_members is not None:
         raise ValueError("max_members needs ensembles: ensemble='auto' (the default on CUDA)")
     desc = f"{plans[0].name} on {dataset}" if len(plans) == 1 else f"check on {dataset}"
-    outcome = execute(runs, out, executor, progress=progress, log=log, desc=desc)
+    outcome = execute(runs, out, executor, progress=progress, log=log, desc=desc, raise_on_failure=False)
+    if broken or outcome.failed:
+        run_failures = bool(outcome.failed)
+        outcome.failed.update(broken)
+        raise RunsFailed(outcome, out if run_failures else None)
     return Report(list(outcome.records.values()), tolerances, settings)
 
 

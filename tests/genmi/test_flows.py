@@ -109,6 +109,7 @@ def test_scores_are_the_log_ratio_of_every_pair():
     assert torch.allclose(s.diagonal(), est.log_ratio(x, y), atol=1e-10)
 
 
+@pytest.mark.slow
 def test_flow_i_gm_tracks_a_shortened_gaussian_staircase():
     for mi, value, stderr in short_staircase(seed=0):
         assert abs(value - mi) <= SHORT_TOLERANCE[mi], (mi, value, stderr)

@@ -114,6 +114,7 @@ def test_standardizer_uses_training_rows_only():
 
 
 # ---------------------------------------------------------------- recovering a known MI
+@pytest.mark.slow
 def test_recovers_known_mi_with_interval():
     """SMILE (separable critic) on bmi's 2-d dense normal (MI 0.294), N = 5000, 3 seeds.
 

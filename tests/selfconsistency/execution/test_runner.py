@@ -127,6 +127,7 @@ def test_two_commands_on_one_output_directory_the_second_is_refused(tmp_path):
         holder.wait()
 
 
+@pytest.mark.slow
 def test_local_processes_give_the_same_records_with_a_fair_share_of_threads(tmp_path):
     ex = ProcessExecutor(jobs=2)
     assert ex.threads == max(1, available_cpus() // 2)
@@ -140,6 +141,7 @@ def test_local_processes_give_the_same_records_with_a_fair_share_of_threads(tmp_
     assert {r["threads"] for r in seen.records.values()} == {1}
 
 
+@pytest.mark.slow
 def test_a_killed_worker_loses_only_its_run_which_is_retried_then_reported(tmp_path):
     runs = squares(3) + [
         Run(key="dies once", relpath="runs/dies.json", fn=rf.die_once, args=(7, str(tmp_path / "marker")))
@@ -193,6 +195,7 @@ _HAS_RAY = importlib.util.find_spec("ray") is not None
         pytest.param("RayExecutor", "num_cpus=2", marks=pytest.mark.skipif(not _HAS_RAY, reason="Ray not installed")),
     ],
 )
+@pytest.mark.slow
 def test_ctrl_c_of_the_driver_loses_at_most_the_runs_in_flight(tmp_path, executor, args):
     script = _INTERRUPTED.format(tests=str(TESTS), executor=executor, args=args, out=str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -217,6 +220,7 @@ def test_ctrl_c_of_the_driver_loses_at_most_the_runs_in_flight(tmp_path, executo
 TINY = BenchConfig(levels=(2.0, 4.0), steps_per_level=15)
 
 
+@pytest.mark.slow
 def test_the_benchmark_gives_identical_records_in_process_and_with_jobs(tmp_path):
     quiet = dict(seeds=(0, 1), device="cpu", progress=False, log=lambda s: None)
     run_benchmark(["cpc", "smile:5"], TINY, out=tmp_path / "inline", **quiet)
@@ -230,6 +234,7 @@ def test_the_benchmark_gives_identical_records_in_process_and_with_jobs(tmp_path
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]'); .ci/run installs it")
 
 
+@pytest.mark.slow
 def test_a_local_ray_runs_retries_killed_workers_records_failures_and_matches_in_process(tmp_path):
     ex = RayExecutor(num_cpus=2)
     runs = squares(3) + [
@@ -252,6 +257,7 @@ def test_a_local_ray_runs_retries_killed_workers_records_failures_and_matches_in
     assert all(a[k]["estimates"] == b[k]["estimates"] for k in a)
 
 
+@pytest.mark.slow
 def test_check_gives_identical_cells_in_process_and_with_jobs(tmp_path, capsys):
     argv = ["check", "smile:5", "selfconsistency_fixtures:pixel"]
     argv += "--settings baseline --rows 0 8 --epochs 1 --device cpu --no-progress".split()

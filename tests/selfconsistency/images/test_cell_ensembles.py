@@ -25,6 +25,7 @@ TOL = 1e-3
 SETTINGS = ("baseline", "data-processing", "additivity")
 
 
+@pytest.mark.slow
 def test_grouped_cells_equal_one_by_one_cells():
     p = plan("smile:5", "digits", SETTINGS, rows=[0, 8], seeds=2, device="cpu", epochs=1)
     runs = group_cells(p.runs)
