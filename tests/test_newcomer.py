@@ -6,7 +6,9 @@ smaller traps (an MI level no float can represent, garbage MNIST files, an encod
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +49,22 @@ def make(x_shape, y_shape):
 
 def not_an_estimator(x_shape, y_shape):
     return nn.Linear(x_shape[0], 1)
+
+
+class LossOnly(MIEstimator):
+    # a loss and nothing to estimate with: no _log_ratio, no _batch_estimate
+    def __init__(self, x_dim, y_dim):
+        super().__init__(x_dim, y_dim)
+        self.w = nn.Parameter(torch.zeros(()))
+
+    def _loss(self, x, y):
+        return (self.w - 1) ** 2
+
+
+def vectors_only(x_shape, y_shape):
+    if len(x_shape) != 1:
+        raise RuntimeError("this estimator takes flat vectors")
+    return Linear(x_shape, y_shape)
 """
 
 
@@ -71,6 +89,36 @@ def test_the_console_script_finds_a_factory_in_the_working_directory(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "runs" / "gaussian_joint_mymodule_make_seed0.json").exists()
     assert "mymodule:make" in proc.stdout
+
+
+def test_the_readme_hooks_alone_fill_the_benchmark_table(tmp_path):
+    # Linear implements _log_ratio and _loss only: the per-step value falls back to its batch estimate
+    proc = _bench(tmp_path, "mymodule:make")
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in (tmp_path / "out" / "table.md").read_text().splitlines() if "| mymodule:make |" in line)
+    assert "—" not in row and re.search(r"\| \d+\.\d\d \|", row), row
+    record = json.loads((tmp_path / "out" / "runs" / "gaussian_joint_mymodule_make_seed0.json").read_text())
+    assert len(record["estimates"]) == 5 and all(v is not None for v in record["estimates"])
+
+
+def test_an_estimator_with_no_batch_estimate_fails_naming_the_hook(tmp_path):
+    proc = _bench(tmp_path, "mymodule:LossOnly")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "mymodule:LossOnly gave no estimate on any training batch" in proc.stderr
+    assert "_training_step" in proc.stderr and "_batch_estimate" in proc.stderr
+
+
+def test_a_factory_that_fails_in_check_is_one_line_and_the_others_still_run(tmp_path):
+    (tmp_path / "mymodule.py").write_text(USER_MODULE)
+    argv = [_console_script(), "check", "mymodule:vectors_only", "smile:5", "--settings", "baseline"]
+    argv += ["--rows", "0", "8", "--epochs", "1", "--device", "cpu", "--no-progress", "--out", str(tmp_path / "out")]
+    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    error = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1, proc.stderr
+    assert "estimator 'mymodule:vectors_only' could not be built for x_shape=(1, 8, 8), y_shape=(1, 8, 8)" in error[0]
+    assert "RuntimeError: this estimator takes flat vectors" in error[0]
+    assert "| smile:5 | baseline | independence (t=0) |" in proc.stdout  # the other estimator ran
 
 
 def test_a_factory_that_returns_no_estimator_is_named_not_an_attribute_error(tmp_path):

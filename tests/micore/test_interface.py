@@ -169,6 +169,23 @@ def test_a_user_estimator_works_with_the_shared_machinery():
     assert torch.allclose(s, est.scale.detach() * task.scores(x[:10], y[:10]), atol=1e-5)
 
 
+def test_an_estimator_without_a_training_step_records_its_batch_estimate_per_step():
+    # ExactGaussian has _log_ratio and _loss only: each step records E_P[log r] of the batch before the update
+    task = CorrelatedGaussian(dim=4, mi=1.0)
+    est = ExactGaussian(task)
+    hist = est.fit(task, steps=50, lr=0.05, progress=False, device="cpu", seed=3)
+    assert len(hist.estimate) == 50 and all(math.isfinite(v) for v in hist.estimate)
+    # step 0 is before any update: the batch mean of 0.5 * the true log ratio, drawn as fit draws it
+    g = torch.Generator().manual_seed(3)
+    x, y = task.sample_at(0, 64, generator=g)
+    assert hist.estimate[0] == pytest.approx(0.5 * float(task.log_ratio(x, y).mean()), rel=1e-5)
+    # an estimator with no batch estimate at all records none (NaN), as before
+    loss_only = type("LossOnly", (MIEstimator,), {"_loss": lambda self, x, y: (self.w - 1) ** 2})
+    module = loss_only(4, 4)
+    module.w = nn.Parameter(torch.zeros(()))
+    assert all(math.isnan(v) for v in module.fit(task, steps=5, progress=False, device="cpu").estimate)
+
+
 def test_estimate_is_deterministic_evaluated_in_eval_mode_without_grad():
     est = NWJ(4, 4)
     x, y = CorrelatedGaussian(dim=4, mi=1.0).sample(100, seed=0)
