@@ -34,6 +34,8 @@ __all__ = [
     "check_pair_data",
     "constant_columns",
     "check_not_constant",
+    "drop_constant_columns",
+    "shared_columns",
 ]
 
 Shape = tuple[int, ...]
@@ -257,3 +259,42 @@ def check_not_constant(x, y, *, x_columns: Sequence[str] | None = None, y_column
             problems.append(f"{name} has {len(const)} constant column(s) over {len(t)} rows: {shown}{more}")
     if problems:
         raise ValueError("; ".join(problems) + ": standardising them would divide by zero; leave them out")
+
+
+def drop_constant_columns(
+    x: Tensor, y: Tensor, *, x_columns: Sequence[str] | None = None, y_columns: Sequence[str] | None = None
+) -> tuple[Tensor, Tensor, list[str]]:
+    """``(x, y, notes)``: vectors ``[n, d]`` without the columns that take one value on every row (they carry no
+    information and standardisation cannot divide by their zero spread), a note for each side that lost some
+    (``x_columns``/``y_columns`` label them). Images are returned as they are. A side left with no column at all
+    is a ``ValueError``: there is nothing to estimate from."""
+    out, notes = [], []
+    for name, t, labels in (("x", x, x_columns), ("y", y, y_columns)):
+        const = constant_columns(t) if t.dim() == 2 else []
+        if len(const) == t.shape[-1] and t.dim() == 2:
+            raise ValueError(f"{name}: every column is constant over the {t.shape[0]} rows: there is no information")
+        if const:
+            keep = [j for j in range(t.shape[1]) if j not in set(const)]
+            shown = ", ".join(str(labels[j]) if labels is not None else str(j) for j in const[:10])
+            more = f" and {len(const) - 10} more" if len(const) > 10 else ""
+            notes.append(f"{name}: column(s) {shown}{more} are constant on all {t.shape[0]} rows and were left out")
+            t = t[:, keep]
+        out.append(t)
+    return out[0], out[1], notes
+
+
+def shared_columns(x: Tensor, y: Tensor) -> list[tuple[int, int]]:
+    """``(i, j)`` for every column ``i`` of ``x`` equal, row for row, to column ``j`` of ``y`` (flattened samples;
+    a non-constant column only): with one, ``y`` determines part of ``x`` exactly and the MI is infinite."""
+    xf, yf = x.flatten(1), y.flatten(1)
+    if xf.shape[0] < 2:
+        return []
+    xs = [i for i in range(xf.shape[1]) if not bool((xf[:, i] == xf[0, i]).all())]
+    ys = [j for j in range(yf.shape[1]) if not bool((yf[:, j] == yf[0, j]).all())]
+    if not xs or not ys:
+        return []
+    # compare fingerprints first (one matrix product), then confirm exactly
+    probe = torch.randn(xf.shape[0], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    fx, fy = probe @ xf[:, xs].double(), probe @ yf[:, ys].double()
+    close = (fx[:, None] - fy[None, :]).abs() <= 1e-9 * (fx.abs()[:, None] + 1.0)
+    return [(xs[a], ys[b]) for a, b in close.nonzero().tolist() if torch.equal(xf[:, xs[a]], yf[:, ys[b]])]

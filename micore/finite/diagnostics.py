@@ -18,7 +18,14 @@ flag                      fires when
                           level :data:`DISAGREE_LEVEL`)
 ``above_upper``           a lower bound exceeds a given upper bound by more than two standard errors
 ``nonfinite``             a seed diverged, or evaluation batches were not finite
+``impossible``            the value is below 0 by more than two standard errors: no MI is negative, so the
+                          number says something about the estimator (its bias, its training), not the data
+``infinite``              a column of ``y`` equals a column of ``x`` row for row (or ``y`` is ``x``): the MI is
+                          infinite, and the number is the estimator's ceiling
 ========================  ===================================================================================
+
+An estimate without any flag is *reliable* (:attr:`~micore.finite.MIResult.reliable`); the printout says so
+first, or lists why not.
 """
 
 from __future__ import annotations
@@ -41,7 +48,16 @@ RISE_SIGMAS = 2.0  # a rise this many held-out standard errors over the last `pa
 # is somewhat better on its own training rows, and a few hundredths of a nat on 5,000 rows is the norm
 OVERFIT_SIGMAS, OVERFIT_NATS, OVERFIT_FRACTION = 3.0, 0.05, 0.1
 DISAGREE_LEVEL = 0.01  # Cochran's Q above its chi-square(k-1) 99% quantile
-FLAGS = ("capped", "still_rising", "overfitting", "seeds_disagree", "above_upper", "nonfinite")
+FLAGS = (
+    "capped",
+    "still_rising",
+    "overfitting",
+    "seeds_disagree",
+    "above_upper",
+    "nonfinite",
+    "impossible",
+    "infinite",
+)
 
 
 @dataclass(frozen=True)
@@ -193,10 +209,42 @@ def nonfinite(fits: Sequence[SeedFit]) -> Flag | None:
     return Flag("nonfinite", "; ".join(parts) + ": lower the learning rate or use a bounded estimator (smile:5, js)")
 
 
+def impossible(value: float, stderr: float) -> Flag | None:
+    """A value below 0 by more than two standard errors (a value near 0 of independent data is not flagged)."""
+    se = stderr if math.isfinite(stderr) else 0.0
+    if not math.isfinite(value) or value >= -2 * se:
+        return None
+    return Flag(
+        "impossible",
+        f"the value {value:.3f} nats is below 0, which no MI can be: the estimator's bias or its training, not the "
+        f"data, set it; do not report it as the MI (an estimator with a smaller bias, or more data, may help)",
+    )
+
+
+def infinite(shared: Sequence[tuple[int, int]]) -> Flag | None:
+    """Columns of ``x`` and ``y`` equal row for row (:func:`micore.validation.shared_columns`)."""
+    if not shared:
+        return None
+    pairs = ", ".join(f"x[{i}] = y[{j}]" for i, j in shared[:5]) + (" ..." if len(shared) > 5 else "")
+    return Flag(
+        "infinite",
+        f"{pairs} row for row: y determines part of x exactly, so the MI is infinite and this number is the "
+        f"estimator's ceiling, not the MI; remove the shared column(s) if they are there by mistake",
+    )
+
+
 def diagnose(
-    fits: Sequence[SeedFit], *, kind: str, value: float, stderr: float, cap: float, patience: int, upper=None
+    fits: Sequence[SeedFit],
+    *,
+    kind: str,
+    value: float,
+    stderr: float,
+    cap: float,
+    patience: int,
+    upper=None,
+    shared: Sequence[tuple[int, int]] = (),
 ) -> list[Flag]:
-    """Every flag that fires, in the order of :data:`FLAGS`."""
+    """Every flag that fires, in the order of :data:`FLAGS` (``shared``: the columns ``x`` and ``y`` share)."""
     batch = fits[0].batch_size if fits else 0
     found = (
         capped(value, cap, batch),
@@ -205,5 +253,7 @@ def diagnose(
         seeds_disagree(fits),
         above_upper(kind, value, stderr, upper),
         nonfinite(fits),
+        impossible(value, stderr),
+        infinite(shared),
     )
     return [f for f in found if f is not None]

@@ -29,7 +29,16 @@ from ..estimate import UPPER_BOUND
 from ..training import TrainingDiverged, train
 from ..validation import check_positive_float, check_positive_int, constant_columns
 
-__all__ = ["HeldoutConfig", "FIELDS", "SeedFit", "fit_heldout", "split_indices", "Standardizer", "MONITORS"]
+__all__ = [
+    "HeldoutConfig",
+    "FIELDS",
+    "SeedFit",
+    "fit_heldout",
+    "split_indices",
+    "Standardizer",
+    "MONITORS",
+    "MIN_BATCH",
+]
 
 # What early stopping watches: the held-out MI estimate (the default for critics, whose objective is a bound
 # on it) or the held-out training loss (generative models, whose objective is a likelihood).
@@ -133,6 +142,7 @@ class SeedFit:
     seconds: float
     divergence: str | None = None
     nonfinite: int = 0
+    notes: list[str] = field(default_factory=list)
     history_loss: list[float] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict:
@@ -151,22 +161,65 @@ def split_indices(n: int, valid_fraction: float, test_fraction: float, seed: int
 class Standardizer:
     """Per-column ``(v - mean) / std`` fitted on one part of the data (vectors ``[n, d]`` only).
 
-    A column constant on the fitted part is a ``ValueError`` naming it: dividing by its zero spread would
-    give inf, and a column that never varies carries no information.
+    A column constant on the fitted part (:func:`~micore.validation.constant_columns`) carries no information
+    there and cannot be divided by its zero spread: it is left out (set to 0 in every part) and ``note`` says
+    so; ``None`` when every column varies.
     """
 
     def __init__(self, v: Tensor, name: str):
         self.mean = v.mean(0, keepdim=True)
         self.std = v.std(0, keepdim=True)
         constant = constant_columns(v)
+        self.keep = torch.ones_like(self.std)
+        self.note = None
         if constant:
-            raise ValueError(
-                f"{name}: column(s) {constant[:10]}{' ...' if len(constant) > 10 else ''} are constant on the "
-                f"training rows, so standardising would divide by zero; drop them (they carry no information)"
-            )
+            self.keep.view(-1)[constant] = 0.0
+            self.std.view(-1)[constant] = 1.0
+            shown = f"{constant[:10]}{' ...' if len(constant) > 10 else ''}"
+            self.note = f"{name}: column(s) {shown} are constant on the training rows and were left out (set to 0)"
 
     def __call__(self, v: Tensor) -> Tensor:
-        return (v - self.mean) / self.std
+        return (v - self.mean) / self.std * self.keep
+
+
+# The smallest batch the protocol adapts to for a small dataset: below it a batch estimate is mostly noise.
+MIN_BATCH = 8
+
+
+def _batch_size(estimator, cfg: HeldoutConfig, n: int, parts: tuple[int, int, int]) -> tuple[int, list[str]]:
+    """The training and evaluation batch, and notes. The estimator's paper batch when the parts hold it (two
+    batches to train on, one to validate, one to test); for fewer rows, and no batch asked for, the largest
+    that fits, down to :data:`MIN_BATCH`, with a note. A batch asked for that does not fit is an error."""
+    n_train, n_valid, n_test = parts
+    train_fraction = 1 - cfg.valid_fraction - cfg.test_fraction
+
+    def rows_for(b: int) -> int:
+        return max(
+            math.ceil(2 * b / train_fraction), *(math.ceil(b / f) for f in (cfg.valid_fraction, cfg.test_fraction))
+        )
+
+    fits = min(n_train // 2, n_valid, n_test)
+    bs = cfg.batch_size or estimator.default_batch_size
+    if bs <= fits:
+        return bs, []
+    if cfg.batch_size is not None:
+        for part, have, batches in (("train", n_train, 2), ("valid", n_valid, 1), ("test", n_test, 1)):
+            if have < batches * bs:
+                raise ValueError(
+                    f"x: {n} rows leave {have} for the {part} part, fewer than "
+                    f"{'two batches' if batches == 2 else 'one batch'} of {bs}; give at least ~{rows_for(bs)} rows "
+                    "or a smaller batch_size"
+                )
+    if fits < MIN_BATCH:
+        raise ValueError(
+            f"x: {n} rows are too few for the protocol: its train, validation and test parts need batches of at "
+            f"least {MIN_BATCH} (at least ~{rows_for(MIN_BATCH)} rows)"
+        )
+    note = (
+        f"batch {bs} needs ~{rows_for(bs)} rows; with {n} the batch is {fits} (a smaller batch estimates with more "
+        f"variance, and caps InfoNCE at log {fits})"
+    )
+    return fits, [note]
 
 
 def _monitor_of(estimator, cfg: HeldoutConfig) -> str:
@@ -238,19 +291,7 @@ def fit_heldout(
     device = resolve_device(device)
     n = x.shape[0]
     itr, iva, ite = split_indices(n, cfg.valid_fraction, cfg.test_fraction, seed)
-    bs = cfg.batch_size or estimator.default_batch_size
-    for part, idx in (("train", itr), ("valid", iva), ("test", ite)):
-        if idx.numel() < bs * (2 if part == "train" else 1):
-            train_fraction = 1 - cfg.valid_fraction - cfg.test_fraction
-            need = max(
-                math.ceil(2 * bs / train_fraction),
-                *(math.ceil(bs / f) for f in (cfg.valid_fraction, cfg.test_fraction)),
-            )
-            raise ValueError(
-                f"x: {n} rows leave {idx.numel()} for the {part} part, fewer than "
-                f"{'two batches' if part == 'train' else 'one batch'} of {bs}; give at least ~{need} rows or a "
-                f"smaller batch_size"
-            )
+    bs, notes = _batch_size(estimator, cfg, n, (itr.numel(), iva.numel(), ite.numel()))
     xs, ys = [x[i] for i in (itr, iva, ite)], [y[i] for i in (itr, iva, ite)]
     if cfg.standardize:
         maps = []
@@ -259,6 +300,7 @@ def fit_heldout(
                 s = Standardizer(parts[0], name)
                 parts[:] = [s(p) for p in parts]
                 maps.append(s)
+                notes += [s.note] if s.note else []
             else:
                 maps.append(None)
         estimator.standardizers = tuple(maps)
@@ -315,5 +357,6 @@ def fit_heldout(
         seconds=seconds,
         divergence=divergence,
         nonfinite=bad,
+        notes=notes,
         history_loss=hist.loss if hist is not None else [],
     )

@@ -21,7 +21,7 @@ import torch
 
 from ..device import resolve_device
 from ..estimator import MIEstimator
-from ..validation import PairData, check_pair_data
+from ..validation import PairData, check_pair_data, drop_constant_columns, shared_columns
 from .diagnostics import Flag, diagnose
 from .heldout import HeldoutConfig, SeedFit, fit_heldout
 
@@ -44,6 +44,7 @@ class MIResult:
             is loose.
         seeds: the per-seed :class:`~micore.finite.heldout.SeedFit` records.
         flags: the :class:`~micore.finite.diagnostics.Flag` list (empty when nothing looks wrong).
+        notes: what the protocol changed about the data or itself and why (columns left out, a smaller batch).
         n: rows used; seconds: wall time of all seeds.
     """
 
@@ -58,6 +59,17 @@ class MIResult:
     seeds: list[SeedFit]
     flags: list[Flag] = field(default_factory=list)
     config: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def reliable(self) -> bool:
+        """No flag fired: every check the protocol makes passed."""
+        return not self.flags
+
+    @property
+    def verdict(self) -> str:
+        """``"reliable"``, or ``"unreliable: "`` and the flags' names."""
+        return "reliable" if self.reliable else "unreliable: " + ", ".join(f.name for f in self.flags)
 
     @property
     def values(self) -> list[float]:
@@ -79,11 +91,13 @@ class MIResult:
 
     def __str__(self) -> str:
         pct = round(100 * self.confidence)
+        below = " (an MI is >= 0: the lower end is below what is possible)" if self.low < 0 else ""
         head = (
-            f"{self.name}: {self.value:.3f} nats [{self.low:.3f}, {self.high:.3f}] ({pct}% over {len(self.seeds)} "
-            f"seed(s); {self.kind}; n={self.n}; steps {self.steps}; {self.seconds:.0f} s)"
+            f"{self.name} [{self.verdict.upper()}]: {self.value:.3f} nats [{self.low:.3f}, {self.high:.3f}]{below} "
+            f"({pct}% over {len(self.seeds)} seed(s); {self.kind}; n={self.n}; steps {self.steps}; "
+            f"{self.seconds:.0f} s)"
         )
-        return "\n".join([head, *(f"  ! {f}" for f in self.flags)])
+        return "\n".join([head, *(f"  ! {f}" for f in self.flags), *(f"  note: {n}" for n in self.notes)])
 
 
 def t_interval(values: Sequence[float], stderr: float, confidence: float) -> tuple[float, float]:
@@ -163,6 +177,7 @@ def estimate_heldout(
         x, y = x.x, x.y
     else:
         x, y, _ = check_pair_data(x, y)
+    x, y, notes = drop_constant_columns(x, y)  # columns that never vary carry nothing: left out, said so
     cfg = config or HeldoutConfig()
     if not isinstance(cfg, HeldoutConfig):
         raise ValueError(f"config must be a micore.finite.HeldoutConfig, got {type(cfg).__name__}")
@@ -193,7 +208,11 @@ def estimate_heldout(
     low, high = t_interval(values, fits[0].stderr, confidence)
     stderr = (statistics.stdev(finite) / math.sqrt(len(finite))) if len(finite) > 1 else fits[0].stderr
     cap = est.value_range(fits[0].batch_size)[1]
-    flags = diagnose(fits, kind=est.kind, value=value, stderr=stderr, cap=cap, patience=cfg.patience, upper=upper)
+    shared = shared_columns(x, y) if x.shape[1:] == y.shape[1:] or (x.dim() == 2 and y.dim() == 2) else []
+    flags = diagnose(
+        fits, kind=est.kind, value=value, stderr=stderr, cap=cap, patience=cfg.patience, upper=upper, shared=shared
+    )
+    notes += list(dict.fromkeys(n for f in fits for n in f.notes))
     return MIResult(
         name=name or type(est).__name__,
         kind=est.kind,
@@ -206,4 +225,5 @@ def estimate_heldout(
         seeds=fits,
         flags=flags,
         config=asdict(cfg),
+        notes=notes,
     )

@@ -19,6 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .bench import add_bench
 from .check import add_check
 from .estimate import add_estimate
+from .flags import flag_names
 
 __all__ = ["main", "build_parser"]
 
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as err:  # bad arguments, missing dataset files
-        parser.exit(2, f"selfconsistency {args.command}: error: {err}\n")
+        parser.exit(2, f"selfconsistency {args.command}: error: {flag_names(str(err))}\n")
     except KeyboardInterrupt:
         print("interrupted: finished results are saved; run the same command again to resume", file=sys.stderr)
         return 130

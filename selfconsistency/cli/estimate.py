@@ -13,12 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from micore.validation import check_not_constant
+from micore.validation import PairData, drop_constant_columns
 
-from ..execution import NotWritten, check_writable, write_outputs
+from ..execution import NotWritten, OutputLock, check_writable, write_outputs
 from ..registry import canonical_name
 from ..userdata import Comparison, estimate_mi, load_pair
-from .flags import DEVICE_HELP, add_heldout, count, device_arg, positive, size
+from .flags import DEVICE_HELP, add_heldout, count, device_arg, flag_names, positive, size
 
 __all__ = ["add_estimate"]
 
@@ -93,32 +93,33 @@ def add_estimate(sub) -> None:
 
 def run_estimate(args) -> int:
     pair = load_pair(args.data, args.x, args.y, drop_nonfinite=args.drop_nonfinite, header=args.header)
-    if pair.x.dim() == 2 and pair.y.dim() == 2:
-        check_not_constant(pair.x, pair.y, x_columns=pair.x_columns, y_columns=pair.y_columns)
+    # columns that never vary are left out, with a note naming them as the file does
+    x, y, notes = drop_constant_columns(pair.x, pair.y, x_columns=pair.x_columns, y_columns=pair.y_columns)
     methods = list(dict.fromkeys(canonical_name(m) for m in (args.method or DEFAULT_METHODS)))
     check_writable(args.out, create=False)  # an unusable --out is found before hours of training
-    print(pair.summary())
-    res: Comparison = estimate_mi(
-        pair.data,  # checked by load_pair: not checked again
-        method=methods,
-        seeds=args.seeds,
-        critic=args.critic,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        max_steps=args.max_steps,
-        patience=args.patience,
-        device=args.device,
-        progress=not args.no_progress,
-    )
-    print(res)
-    if res.results:
-        record = {"data": pair.to_dict(), **res.to_dict()}
-        md = f"# MI of {pair.source}\n\n{pair.summary()}\n\n{res}\n"
-        try:
-            write_outputs(args.out, {"estimate.json": record, "estimate.md": md}, log=print)
-        except NotWritten as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
+    print("\n".join([pair.summary(), *(f"note: {n}" for n in notes)]))
+    with OutputLock(args.out):  # one command at a time writes to --out, as for bench and check
+        res: Comparison = estimate_mi(
+            PairData(x, y, pair.dropped),  # checked by load_pair: not checked again
+            method=methods,
+            seeds=args.seeds,
+            critic=args.critic,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            max_steps=args.max_steps,
+            patience=args.patience,
+            device=args.device,
+            progress=not args.no_progress,
+        )
+        print(flag_names(str(res)))
+        if res.results:
+            record = {"data": {**pair.to_dict(), "notes": [*pair.notes, *notes]}, **res.to_dict()}
+            md = f"# MI of {pair.source}\n\n" + "\n".join([pair.summary(), *notes]) + f"\n\n{flag_names(str(res))}\n"
+            try:
+                write_outputs(args.out, {"estimate.json": record, "estimate.md": md}, log=print)
+            except NotWritten as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 1
     if res.failures:
         names = ", ".join(f.name for f in res.failures)
         print(

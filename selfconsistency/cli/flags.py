@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 
 from micore.device import resolve_device
@@ -125,8 +126,25 @@ def run_executor(args):
     return make_executor(jobs=args.jobs, ray=args.ray, threads=args.threads)
 
 
+# the Python keywords a message may name, as the command's flags (issue 20: a CLI user reads flags)
+_FLAGS = {
+    "drop_nonfinite=True": "--drop-nonfinite",
+    "drop_nonfinite": "--drop-nonfinite",
+    "batch_size": "--batch-size",
+    "max_steps": "--max-steps",
+    "max_members": "--max-members",
+}
+_KEYWORDS = re.compile(r"(?<![\w-])(" + "|".join(re.escape(k) for k in _FLAGS) + r")(?![\w])")
+
+
+def flag_names(text: str) -> str:
+    """``text`` with the library's keyword names (``batch_size``, ``drop_nonfinite=True``, ...) as the flags a
+    command-line user types (``--batch-size``, ``--drop-nonfinite``)."""
+    return _KEYWORDS.sub(lambda m: _FLAGS[m.group(1)], text)
+
+
 def report_failed(err: RunsFailed) -> int:
-    print(f"error: {err}", file=sys.stderr)
+    print(f"error: {flag_names(str(err))}", file=sys.stderr)
     return 1
 
 

@@ -59,23 +59,27 @@ class Comparison:
         raise KeyError(f"{name!r}: the comparison has {[r.name for r in self.results]}")
 
     def table(self) -> str:
-        """A Markdown table: estimator, value, interval, kind, steps per seed, time, flags."""
+        """A Markdown table: estimator, verdict, value, interval, kind, steps per seed, time, flags."""
         lines = [
-            "| estimator | MI (nats) | 95% interval | kind | steps per seed | time (s) | flags |",
-            "|---|---|---|---|---|---|---|",
+            "| estimator | verdict | MI (nats) | 95% interval | kind | steps per seed | time (s) | flags |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r in self.results:
             pct = round(100 * r.confidence)
-            interval = f"[{r.low:.3f}, {r.high:.3f}]" + ("" if pct == 95 else f" ({pct}%)")
+            interval = f"[{r.low:.3f}, {r.high:.3f}]" + ("" if pct == 95 else f" ({pct}%)") + ("*" if r.low < 0 else "")
             flags = ", ".join(f.name for f in r.flags) or "-"
             steps = "/".join(str(s) for s in r.steps)
-            lines.append(f"| {r.name} | {r.value:.3f} | {interval} | {r.kind} | {steps} | {r.seconds:.0f} | {flags} |")
+            verdict = "reliable" if r.reliable else "**unreliable**"
+            row = [r.name, verdict, f"{r.value:.3f}", interval, r.kind, steps, f"{r.seconds:.0f}", flags]
+            lines.append("| " + " | ".join(row) + " |")
         for bound in (self.lower, self.upper):
             if bound is not None:
                 err = "" if math.isnan(bound.stderr) else f" ± {bound.stderr:.3f}"
-                lines.append(f"| known encoder: {bound.kind} | {bound.value:.3f}{err} | | {bound.kind} | 0 | | - |")
+                lines.append(f"| known encoder: {bound.kind} | | {bound.value:.3f}{err} | | {bound.kind} | 0 | | - |")
         for f in self.failures:
-            lines.append(f"| {f.name} | failed | | | | | {f.error} |")
+            lines.append(f"| {f.name} | failed | | | | | | {f.error} |")
+        if any(r.low < 0 for r in self.results):
+            lines.append("\n\\* the interval reaches below 0, which no MI can: read its lower end as 0")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -90,8 +94,9 @@ class Comparison:
         }
 
     def __str__(self) -> str:
-        notes = [f"{r.name} ! {f}" for r in self.results for f in r.flags]
-        return "\n".join([self.table(), *notes])
+        flags = [f"{r.name} ! {f}" for r in self.results for f in r.flags]
+        notes = list(dict.fromkeys(f"note: {n}" for r in self.results for n in r.notes))
+        return "\n".join([self.table(), *flags, *notes])
 
 
 def _sandwich(encoder, x, seed: int):

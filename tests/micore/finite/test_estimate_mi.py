@@ -21,6 +21,8 @@ from micore.finite.diagnostics import (
     above_upper,
     capped,
     diagnose,
+    impossible,
+    infinite,
     nonfinite,
     overfitting,
     seeds_disagree,
@@ -109,8 +111,10 @@ def test_standardizer_uses_training_rows_only():
     x = torch.tensor([[0.0], [2.0], [100.0]])
     s = Standardizer(x[:2], "x")
     assert s(x)[2, 0].item() == pytest.approx((100 - 1) / math.sqrt(2))
-    with pytest.raises(ValueError, match=r"x: column\(s\) \[1\] are constant"):
-        Standardizer(torch.tensor([[0.0, 1.0], [1.0, 1.0]]), "x")
+    # a column constant on the training rows carries nothing there: left out (0 in every part), with a note
+    s = Standardizer(torch.tensor([[0.0, 1.0], [1.0, 1.0]]), "x")
+    assert s.note == "x: column(s) [1] are constant on the training rows and were left out (set to 0)"
+    assert torch.equal(s(torch.tensor([[0.5, 7.0]]))[:, 1], torch.zeros(1))
 
 
 # ---------------------------------------------------------------- recovering a known MI
@@ -205,9 +209,16 @@ def test_each_flag_fires_on_a_planted_case_and_stays_quiet_on_a_clean_one():
     assert nonfinite([_fit(nonfinite=2)]).name == "nonfinite"
     assert nonfinite([_fit()]) is None
 
+    assert impossible(-0.3, 0.05).name == "impossible"  # six standard errors below 0
+    assert impossible(-0.01, 0.02) is None  # independent data: a value near 0 within its noise
+    assert infinite([(1, 0)]).name == "infinite" and "x[1] = y[0]" in infinite([(1, 0)]).message
+    assert infinite([]) is None
+
     clean = [_fit(0, 1.0), _fit(1, 1.01), _fit(2, 0.99)]
     assert diagnose(clean, kind="lower bound", value=1.0, stderr=0.01, cap=cap, patience=10, upper=2.0) == []
-    assert set(FLAGS) == {"capped", "still_rising", "overfitting", "seeds_disagree", "above_upper", "nonfinite"}
+    assert set(FLAGS) == {
+        "capped", "still_rising", "overfitting", "seeds_disagree", "above_upper", "nonfinite", "impossible", "infinite"
+    }  # fmt: skip
 
 
 def test_overfitting_flag_end_to_end():
@@ -283,14 +294,23 @@ def test_drop_nonfinite_drops_and_counts():
 
 def test_too_few_rows_and_constant_columns_and_bad_options():
     x, y = _data(200)
+    # a batch asked for that does not fit is an error; the default one shrinks to fit (with a note), down to 8
     with pytest.raises(ValueError, match=r"x: 200 rows leave 140 for the train part, fewer than two batches of 128"):
         fit_heldout(Climber(), x, y, config=HeldoutConfig(batch_size=128), progress=False)
-    with pytest.raises(ValueError, match=r"fewer than one batch of 64; give at least ~640 rows"):
-        fit_heldout(Climber(), x, y, progress=False)
+    fit = fit_heldout(Climber(), x, y, config=HeldoutConfig(max_steps=200), progress=False)
+    assert fit.batch_size == 20 and fit.n_valid == 20  # 200 rows: 140 / 20 / 40, the valid part sets it
+    assert fit.notes == ["batch 64 needs ~640 rows; with 200 the batch is 20 (a smaller batch estimates with more "
+                         "variance, and caps InfoNCE at log 20)"]  # fmt: skip
+    small_x, small_y = _data(60)
+    with pytest.raises(ValueError, match=r"x: 60 rows are too few .* batches of at least 8 \(at least ~80 rows\)"):
+        fit_heldout(Climber(), small_x, small_y, progress=False)
     x, y = _data(1000)
+    # a column constant on every row is left out before anything is built, and the result says so
     const = torch.cat([x, torch.ones(1000, 1)], 1)
-    with pytest.raises(ValueError, match=r"x: column\(s\) \[1\] are constant on the training rows"):
-        estimate_by_name(const, y, "cpc", critic="separable", seeds=1, progress=False, max_steps=10)
+    res = estimate_by_name(const, y, "cpc", critic="separable", seeds=1, progress=False, max_steps=10)
+    assert res.notes[0] == "x: column(s) 1 are constant on all 1000 rows and were left out"
+    with pytest.raises(ValueError, match="x: every column is constant over the 1000 rows"):
+        estimate_by_name(torch.ones(1000, 2), y, "cpc", seeds=1, progress=False, max_steps=10)
     with pytest.raises(ValueError, match="unknown estimator 'nope'"):
         estimate_by_name(x, y, ["cpc", "nope"], progress=False)
     with pytest.raises(ValueError, match="patience must be an int >= 1"):
@@ -319,3 +339,39 @@ def test_comparison_of_names_with_a_known_encoder():
     assert res.lower.value < 1.0 + 0.1 and res.upper.value > 1.0 - 0.1
     table = res.table()
     assert "| cpc |" in table and "known encoder: upper bound" in table
+
+
+# ---------------------------------------------------------------- impossible values, infinite MI, the verdict
+class Sinker(Climber):
+    """``loss = a``: the held-out value sinks below 0 (no MI can)."""
+
+    def _loss(self, x, y):
+        return self.a
+
+
+def test_a_negative_value_is_flagged_impossible_and_the_verdict_says_unreliable():
+    x, y = _data(1000)
+    res = estimate_heldout(x, y, Sinker, seeds=2, config=HeldoutConfig(max_steps=300, patience=3), progress=False)
+    assert res.value < -0.5 and "impossible" in [f.name for f in res.flags]
+    assert not res.reliable and res.verdict.startswith("unreliable: ") and "impossible" in res.verdict
+    text = str(res)
+    assert text.startswith("Sinker [UNRELIABLE: ") and "the lower end is below what is possible" in text
+
+
+def test_a_column_shared_by_x_and_y_is_flagged_infinite():
+    x, y = _data(1000)
+    cfg = HeldoutConfig(max_steps=100, patience=2)
+    same = estimate_heldout(x, x, Climber, seeds=1, config=cfg, progress=False)
+    assert [f.name for f in same.flags if f.name == "infinite"] == ["infinite"] and "x[0] = y[0]" in str(same)
+    both = torch.cat([x, y], 1)
+    part = estimate_heldout(both, y, lambda xs, ys: Climber(xs, ys), seeds=1, config=cfg, progress=False)
+    assert "x[1] = y[0]" in next(f.message for f in part.flags if f.name == "infinite")
+    clean = estimate_heldout(x, y, Climber, seeds=1, config=cfg, progress=False)
+    assert "infinite" not in [f.name for f in clean.flags]
+
+
+def test_a_result_without_flags_is_reliable_and_says_so_first():
+    x, y = _data(1000)
+    res = estimate_heldout(x, y, lambda xs, ys: Climber(xs, ys, plateau=0.5), seeds=2, progress=False)
+    assert res.flags == [] and res.reliable and res.verdict == "reliable"
+    assert str(res).startswith("Climber [RELIABLE]: 0.500 nats")

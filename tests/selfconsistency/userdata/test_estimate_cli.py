@@ -57,12 +57,15 @@ def _bad_files(tmp_path):
     xn[17, 1] = np.nan
     np.savez(tmp_path / "nan.npz", x=xn, y=x)
     cases.append((["nan.npz"], "row 17"))
-    xc = x.copy()
-    xc[:, 1] = 3.0
-    np.savez(tmp_path / "const.npz", x=xc, y=x)
-    cases.append((["const.npz"], "constant"))
     np.savez(tmp_path / "few.npz", x=x[:300], y=x[:300])
-    cases.append((["few.npz"], "fewer than"))
+    cases.append(
+        (
+            ["few.npz", "--batch-size", "128"],
+            "fewer than two batches of 128; give at least ~1280 rows or a smaller --batch-size",
+        )
+    )  # noqa: E501
+    np.savez(tmp_path / "tiny.npz", x=x[:60], y=x[:60])
+    cases.append((["tiny.npz"], "60 rows are too few"))
     (tmp_path / "cells.csv").write_text("a,b,c\n1,2,3\n4,oops,6\n" + "".join(f"{i},{i},{i}\n" for i in range(900)))
     cases.append((["cells.csv", "--x", "0", "--y", "1:3"], "row 3, column 2"))
     torch.save({"x": torch.zeros(3), "y": [1, 2]}, tmp_path / "notensor.pt")
@@ -84,8 +87,43 @@ def test_every_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
         assert code == 2, (argv, text)
         assert fragment in text, (argv, text)
         assert "error:" in text and "Traceback" not in text
-        assert sorted(p.name for p in out.iterdir()) == ["estimate.json"], argv
+        assert sorted(p.name for p in out.iterdir() if p.name != ".lock") == ["estimate.json"], argv  # .lock: the lock
         assert json.loads((out / "estimate.json").read_text()) == {"previous": True}
+
+
+def test_friction_runs_with_notes_instead_of_refusing(tmp_path, capsys):
+    """A constant column is left out and a 150-row table runs on a smaller batch: each with a note, exit 0."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(150, 3)).astype(np.float32)
+    x[:, 1] = 3.0  # constant on every row
+    y = x[:, :1] + 0.5 * rng.normal(size=(150, 1)).astype(np.float32)
+    np.savez(tmp_path / "small.npz", x=x, y=y)
+    code, text = _run(capsys, "estimate", str(tmp_path / "small.npz"), "--out", str(tmp_path / "o"), *FAST)
+    assert code == 0, text
+    assert "note: x: column(s) 1 are constant on all 150 rows and were left out" in text
+    assert "note: batch 64 needs ~640 rows; with 150 the batch is 15" in text
+    data = json.loads((tmp_path / "o" / "estimate.json").read_text())
+    assert data["results"][0]["notes"] and data["results"][0]["seeds"][0]["batch_size"] == 15
+    assert data["data"]["notes"][-1] == "x: column(s) 1 are constant on all 150 rows and were left out"
+
+
+def test_a_second_command_on_one_out_is_refused(tmp_path, capsys, pairs):
+    from selfconsistency.execution import OutputLock
+
+    path, _, _ = pairs
+    with OutputLock(tmp_path / "o"):  # another command is writing there
+        code, text = _run(capsys, "estimate", str(path), "--out", str(tmp_path / "o"), *FAST)
+    assert code == 2 and "is in use by another selfconsistency command" in text
+    assert not (tmp_path / "o" / "estimate.json").exists()
+
+
+def test_inputs_that_require_grad_are_taken_as_data():
+    from selfconsistency import estimate_mi
+
+    x = torch.randn(1000, 2, requires_grad=True)
+    res = estimate_mi(x, x.detach() + torch.randn(1000, 2), "cpc", critic="separable", seeds=1, max_steps=50,
+                      progress=False)  # fmt: skip
+    assert res.n == 1000 and x.grad is None
 
 
 def test_drop_nonfinite_flag(tmp_path, capsys):
