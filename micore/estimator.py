@@ -61,6 +61,8 @@ class MIEstimator(nn.Module):
     # whether micore.train_ensemble can batch this estimator's step (vmap, or its own _ensemble_step);
     # False tells a runner ahead of time that K runs would only loop, so it keeps them separate units
     ensemble_batches: ClassVar[bool] = True
+    # whether the default _training_step can give a per-step value (set for each subclass when it is defined)
+    _has_batch_value: ClassVar[bool] = False
 
     # public method -> the hooks behind it; overriding the public one alone leaves fit/estimate without it
     _PUBLIC_HOOKS: ClassVar[dict] = {
@@ -71,6 +73,11 @@ class MIEstimator(nn.Module):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        # decided once per class, not per training step: its own _batch_estimate, or _log_ratio behind the default
+        base = MIEstimator.__dict__
+        cls._has_batch_value = (
+            cls._batch_estimate is not base["_batch_estimate"] or cls._log_ratio is not base["_log_ratio"]
+        )
         for public, hooks in MIEstimator._PUBLIC_HOOKS.items():
             if public in cls.__dict__ and all(getattr(cls, h) is getattr(MIEstimator, h) for h in hooks):
                 raise TypeError(
@@ -116,17 +123,11 @@ class MIEstimator(nn.Module):
         # training batch, before the update on it: a second forward pass without gradients. The built-ins
         # override this hook to get both from one pass.
         loss = self._loss(x, y)
-        if not self._gives_batch_value():
+        if not self._has_batch_value:
             return loss, None
         with torch.no_grad():
             value = self._batch_estimate(x, y)
         return loss, value.detach()
-
-    @classmethod
-    def _gives_batch_value(cls) -> bool:
-        """Whether the class has a batch estimate: its own ``_batch_estimate``, or ``_log_ratio`` behind the default."""
-        own = MIEstimator.__dict__
-        return cls._batch_estimate is not own["_batch_estimate"] or cls._log_ratio is not own["_log_ratio"]
 
     def value_range(self, batch_size: int) -> tuple[float, float]:
         """``(low, high)``: the interval the value of a training batch of ``batch_size`` must lie in.

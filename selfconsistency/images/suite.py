@@ -53,7 +53,12 @@ __all__ = [
 
 
 class FactoryFailed(RuntimeError):
-    """A factory raised when called with the image suite's shapes; the message names it, the shapes and the error."""
+    """A factory raised when called with the image suite's shapes; the message names it, the shapes and the error.
+    ``label``: the estimator as the user named it."""
+
+    def __init__(self, label: str, message: str):
+        self.label = label
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -165,8 +170,9 @@ def plan(
             label = name or (make if isinstance(make, str) else getattr(make, "__qualname__", repr(make)))
             first = str(err).strip().splitlines()[0] if str(err).strip() else ""
             raise FactoryFailed(
+                label,
                 f"estimator {label!r} could not be built for x_shape={shapes[0]}, y_shape={shapes[1]} (the image "
-                f"suite calls the factory with (C, H, W) shapes): {type(err).__name__}: {first}"
+                f"suite calls the factory with (C, H, W) shapes): {type(err).__name__}: {first}",
             ) from err
     probe = checked_estimator(probe)
     name = name or estimator_label(probe)
@@ -281,8 +287,7 @@ def run_many(
         try:
             plans.append(plan(make, dataset, settings, name=name, **options))
         except FactoryFailed as err:  # the other estimators still run; this one is reported as failed
-            label = make if isinstance(make, str) else getattr(make, "__qualname__", repr(make))
-            broken[f"{label} (building it)"] = str(err)
+            broken[f"{err.label} (building it)"] = str(err)
     runs = [r for p in plans for r in p.runs]
     device = runs[0].args[0].device if runs else "cpu"
     if (ensemble or ("auto" if device.startswith("cuda") else "off")) == "auto":
